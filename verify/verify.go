@@ -1,0 +1,256 @@
+// Package verify defines how ocisource proves that an artifact is authentic:
+// the [Verifier] interface, the [Result] of a successful verification, the
+// errors a failed one returns, and policy combinators ([AnyOf], [AllOf],
+// [Threshold]) that compose verifiers.
+//
+// A Verifier always works on a digest-pinned reference: the caller resolves a
+// tag once, verifies that digest, and downloads that digest. Verifying a tag
+// would let the registry swap content between the check and the download.
+//
+// Two failures are kept apart on purpose. [ErrNoSignatures] means there was
+// nothing to check (the artifact is unsigned, or carries no signature in the
+// required format); a [*VerificationError] means signatures were present and
+// none of them was acceptable, and lists why each candidate failed.
+//
+// This package imports no Sigstore code; implementations live in
+// sub-packages such as verify/cosign.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ocisource/ocisource/oci"
+)
+
+// Sentinel errors. Errors returned by verifiers in this module wrap one of
+// them (or the context's error when the context ended), so callers can branch
+// with [errors.Is].
+var (
+	// ErrNoSignatures reports that the artifact carries no signature that the
+	// verifier could consider: nothing to check. It is never returned when at
+	// least one candidate signature was found and rejected.
+	ErrNoSignatures = errors.New("no signatures found")
+	// ErrVerificationFailed reports that signatures were found but none was
+	// acceptable. [*VerificationError] matches it with errors.Is.
+	ErrVerificationFailed = errors.New("signature verification failed")
+	// ErrNotPinned reports a reference without a digest. Verifiers refuse
+	// tags: resolve the tag to a digest once and verify that digest.
+	ErrNotPinned = errors.New("reference is not pinned to a digest")
+	// ErrInvalidPolicy reports a combinator that cannot be satisfied as
+	// written, such as AnyOf() with no verifiers or Threshold(3, a, b).
+	ErrInvalidPolicy = errors.New("invalid verification policy")
+)
+
+// Verifier proves the authenticity of the artifact a digest-pinned reference
+// names. Verify returns a non-nil [*Result] listing the signatures it accepted,
+// or an error: one wrapping [ErrNotPinned] when ref has no digest, one
+// wrapping [ErrNoSignatures] when there was nothing to check, a
+// [*VerificationError] when signatures were found and none was acceptable,
+// the context's error when ctx ended, or another error (e.g. from the
+// registry) that says what could not be checked.
+type Verifier interface {
+	Verify(ctx context.Context, ref oci.Reference) (*Result, error)
+}
+
+// Named is an optional extension of [Verifier]: a short human-readable name
+// ("cosign keyed", "release team keyless") that combinators use in results and
+// error messages.
+type Named interface {
+	Name() string
+}
+
+// VerifierFunc adapts a function to the [Verifier] interface.
+type VerifierFunc func(ctx context.Context, ref oci.Reference) (*Result, error)
+
+// Verify calls f(ctx, ref).
+func (f VerifierFunc) Verify(ctx context.Context, ref oci.Reference) (*Result, error) {
+	return f(ctx, ref)
+}
+
+// Format is a signature storage format.
+type Format uint8
+
+// Signature formats.
+const (
+	// FormatAny accepts either format. It is only used to state a
+	// requirement; a verified [Signature] always has a concrete format.
+	FormatAny Format = iota
+	// FormatLegacy is cosign's tag-based format: an image manifest tagged
+	// "sha256-<hex>.sig" whose layers are simple-signing payloads with the
+	// signature and its material in annotations.
+	FormatLegacy
+	// FormatBundle is a Sigstore bundle (application/vnd.dev.sigstore.bundle.v0.3+json)
+	// attached to the artifact as an OCI referrer.
+	FormatBundle
+)
+
+// String returns "any", "legacy" or "bundle".
+func (f Format) String() string {
+	switch f {
+	case FormatAny:
+		return "any"
+	case FormatLegacy:
+		return "legacy"
+	case FormatBundle:
+		return "bundle"
+	default:
+		return fmt.Sprintf("Format(%d)", uint8(f))
+	}
+}
+
+// Result is the outcome of a successful verification.
+type Result struct {
+	// Ref is the digest-pinned reference that was verified.
+	Ref oci.Reference
+	// Signatures lists each signature that was accepted, at least one.
+	Signatures []Signature
+}
+
+// Signature describes one accepted signature.
+type Signature struct {
+	// Verifier names the verifier that accepted it (see [Named]).
+	Verifier string
+	// Format is the storage format: [FormatLegacy] or [FormatBundle].
+	Format Format
+	// Candidate says where the signature was found, e.g.
+	// "legacy sha256-<hex>.sig layer 0" or "bundle sha256:<hex>".
+	Candidate string
+	// KeyID identifies the public key for keyed signatures: the lowercase hex
+	// sha256 of the key's DER SubjectPublicKeyInfo. Empty for keyless ones.
+	KeyID string
+	// Issuer is the OIDC issuer in the signing certificate (keyless), or "".
+	Issuer string
+	// Subject is the identity (subject alternative name) in the signing
+	// certificate (keyless), or "".
+	Subject string
+	// Tlog is the verified transparency-log entry, or nil when the signature
+	// was accepted without one.
+	Tlog *TlogEntry
+}
+
+// Signer returns a string that identifies who made the signature: "key:" and
+// the key id for keyed signatures, "identity:" with issuer and subject for
+// keyless ones. [Threshold] counts distinct signers.
+func (s Signature) Signer() string {
+	if s.KeyID != "" {
+		return "key:" + s.KeyID
+	}
+	return "identity:" + s.Issuer + " " + s.Subject
+}
+
+// TlogEntry is a verified transparency-log (Rekor) entry.
+type TlogEntry struct {
+	// LogIndex is the entry's index in the log.
+	LogIndex int64
+	// IntegratedTime is when the log says it recorded the entry.
+	IntegratedTime time.Time
+	// LogID is the lowercase hex id of the log (sha256 of its public key).
+	LogID string
+}
+
+// Failure is why one candidate signature (or one verifier) was rejected.
+type Failure struct {
+	// Verifier names the verifier that rejected it, or "".
+	Verifier string
+	// Candidate says which signature was rejected, e.g.
+	// "legacy sha256-<hex>.sig layer 2" or "bundle sha256:<hex>"; "" when the
+	// failure concerns the verifier as a whole.
+	Candidate string
+	// Err is the reason.
+	Err error
+}
+
+// String formats the failure as "verifier: candidate: reason".
+func (f Failure) String() string {
+	var b strings.Builder
+	if f.Verifier != "" {
+		b.WriteString(f.Verifier)
+		b.WriteString(": ")
+	}
+	if f.Candidate != "" {
+		b.WriteString(f.Candidate)
+		b.WriteString(": ")
+	}
+	if f.Err != nil {
+		b.WriteString(f.Err.Error())
+	} else {
+		b.WriteString("rejected")
+	}
+	return b.String()
+}
+
+// VerificationError reports that signatures were found for Ref and none was
+// acceptable. It matches [ErrVerificationFailed] with errors.Is, and unwraps
+// to the errors of its failures, so errors.Is can also find their causes
+// (e.g. oci.ErrTooLarge). It never unwraps to [ErrNoSignatures].
+type VerificationError struct {
+	// Ref is the reference that failed verification.
+	Ref oci.Reference
+	// Reason is an optional summary, e.g. "1 of 2 required signers verified".
+	Reason string
+	// Failures lists why each candidate was rejected.
+	Failures []Failure
+}
+
+// Error lists the reference and each failure.
+func (e *VerificationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v for %s", ErrVerificationFailed, e.Ref)
+	if e.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Reason)
+	}
+	switch len(e.Failures) {
+	case 0:
+	case 1:
+		b.WriteString(": ")
+		b.WriteString(e.Failures[0].String())
+	default:
+		fmt.Fprintf(&b, ": %d candidates rejected", len(e.Failures))
+		for _, f := range e.Failures {
+			b.WriteString("; ")
+			b.WriteString(f.String())
+		}
+	}
+	return b.String()
+}
+
+// Is reports whether target is [ErrVerificationFailed].
+func (e *VerificationError) Is(target error) bool { return target == ErrVerificationFailed }
+
+// Unwrap returns the errors of the failures.
+func (e *VerificationError) Unwrap() []error {
+	errs := make([]error, 0, len(e.Failures))
+	for _, f := range e.Failures {
+		if f.Err != nil {
+			errs = append(errs, f.Err)
+		}
+	}
+	return errs
+}
+
+// RequirePinned returns nil when ref carries a well-formed digest, and an
+// error wrapping [ErrNotPinned] (or [oci.ErrInvalidDigest]) otherwise.
+// Verifier implementations call it first.
+func RequirePinned(ref oci.Reference) error {
+	if ref.Digest == "" {
+		return fmt.Errorf("verify %s: %w: resolve the tag once and verify the digest", ref, ErrNotPinned)
+	}
+	if err := ref.Digest.Validate(); err != nil {
+		return fmt.Errorf("verify %s: %w", ref, err)
+	}
+	return nil
+}
+
+// NoSignatures returns an error wrapping [ErrNoSignatures] that names ref and
+// says where the verifier looked.
+func NoSignatures(ref oci.Reference, where string) error {
+	if where == "" {
+		return fmt.Errorf("verify %s: %w", ref, ErrNoSignatures)
+	}
+	return fmt.Errorf("verify %s: %w (looked for %s)", ref, ErrNoSignatures, where)
+}
