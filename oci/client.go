@@ -1,0 +1,215 @@
+package oci
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Client talks to OCI registries. It is safe for concurrent use, and it
+// keeps one authenticated transport per repository and access scope, so a
+// registry is pinged and a token fetched once, not per request. Create one
+// with [NewClient] and reuse it.
+type Client struct {
+	opts options
+	base http.RoundTripper
+
+	mu         sync.Mutex
+	transports map[string]http.RoundTripper
+}
+
+// NewClient returns a Client configured by opts. Options that are malformed
+// or contradict each other give an error wrapping [ErrInvalidOption].
+func NewClient(opts ...Option) (*Client, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	base := o.transport
+	if base == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.caPool, Certificates: o.clientCerts}
+		if o.proxy != nil {
+			t.Proxy = o.proxy
+		}
+		// Large reads from one registry connection are the hot path.
+		t.ReadBufferSize = 256 << 10
+		t.MaxIdleConnsPerHost = 8
+		base = t
+	}
+	return &Client{opts: o, base: base, transports: map[string]http.RoundTripper{}}, nil
+}
+
+func (c *Client) nameOptions() []name.Option {
+	opts := []name.Option{name.StrictValidation}
+	if c.opts.insecure {
+		opts = append(opts, name.Insecure)
+	}
+	return opts
+}
+
+func (c *Client) repository(ref Reference) (name.Repository, error) {
+	repo, err := name.NewRepository(ref.Repo(), c.nameOptions()...)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("%w %q: %v", ErrInvalidReference, ref.Repo(), err)
+	}
+	return repo, nil
+}
+
+func (c *Client) authenticator(ctx context.Context, repo name.Repository) (authn.Authenticator, error) {
+	if c.opts.auth != nil {
+		return c.opts.auth, nil
+	}
+	kc := c.opts.keychain
+	if kc == nil {
+		kc = authn.DefaultKeychain
+	}
+	a, err := authn.Resolve(ctx, kc, repo)
+	if err != nil {
+		return nil, fmt.Errorf("%w: resolving credentials for %s: %v", ErrUnauthorized, repo.RegistryStr(), err)
+	}
+	return a, nil
+}
+
+// transport returns the authenticated transport for ref's repository,
+// creating it (one ping, one token request at most) on first use.
+func (c *Client) transport(ctx context.Context, ref Reference, push bool) (http.RoundTripper, name.Repository, error) {
+	repo, err := c.repository(ref)
+	if err != nil {
+		return nil, repo, err
+	}
+	scope := transport.PullScope
+	if push {
+		scope = transport.PushScope
+	}
+	key := repo.Name() + "|" + scope
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rt, ok := c.transports[key]; ok {
+		return rt, repo, nil
+	}
+	auth, err := c.authenticator(ctx, repo)
+	if err != nil {
+		return nil, repo, err
+	}
+	var rt http.RoundTripper = &guardTransport{
+		inner:           c.base,
+		registry:        repo.RegistryStr(),
+		insecure:        c.opts.insecure,
+		maxManifestSize: c.opts.maxManifestSize,
+		maxErrorBody:    c.opts.maxErrorBody,
+		logger:          c.opts.logger,
+	}
+	if c.opts.retries > 0 {
+		rt = &retryTransport{inner: rt, retries: c.opts.retries, backoff: c.opts.backoff, logger: c.opts.logger}
+	}
+	rt = transport.NewUserAgent(rt, c.opts.userAgent)
+	wrapped, err := transport.NewWithContext(ctx, repo.Registry, auth, rt, []string{repo.Scope(scope)})
+	if err != nil {
+		return nil, repo, mapError(err)
+	}
+	c.transports[key] = wrapped
+	return wrapped, repo, nil
+}
+
+// remoteOptions are the go-containerregistry options for calls made through it.
+func (c *Client) remoteOptions(ctx context.Context, rt http.RoundTripper) []remote.Option {
+	return []remote.Option{remote.WithTransport(rt), remote.WithContext(ctx)}
+}
+
+func (c *Client) scheme() string {
+	if c.opts.insecure {
+		return "http"
+	}
+	return "https"
+}
+
+func (c *Client) url(repo name.Repository, kind, id string) string {
+	u := url.URL{Scheme: c.scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/" + kind + "/" + id}
+	return u.String()
+}
+
+// do sends one request and turns a failure status into a [*StatusError].
+func (c *Client) do(ctx context.Context, rt http.RoundTripper, method, u string, header http.Header, ok ...int) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		return nil, mapError(err)
+	}
+	for _, code := range ok {
+		if resp.StatusCode == code {
+			return resp, nil
+		}
+	}
+	defer resp.Body.Close()
+	return nil, statusFromResponse(resp)
+}
+
+func statusFromResponse(resp *http.Response) error {
+	var body struct {
+		Errors []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	var codes []string
+	var msg string
+	if resp.Request == nil || resp.Request.Method != http.MethodHead {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil && errors.Is(err, ErrTooLarge) {
+			return fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
+		}
+		if json.Unmarshal(b, &body) == nil {
+			for _, e := range body.Errors {
+				codes = append(codes, e.Code)
+				if msg == "" {
+					msg = truncate(e.Message)
+				}
+			}
+		}
+	}
+	return newStatusError(resp.StatusCode, codes, msg)
+}
+
+// mapError turns go-containerregistry's errors into this package's.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		var codes []string
+		var msg string
+		for _, d := range te.Errors {
+			codes = append(codes, string(d.Code))
+			if msg == "" {
+				msg = truncate(d.Message)
+			}
+		}
+		return newStatusError(te.StatusCode, codes, msg)
+	}
+	return err
+}
