@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,10 +70,7 @@ func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // sameHost reports whether u points at registry, with default ports
 // made explicit on both sides.
-func sameHost(u interface {
-	Hostname() string
-	Port() string
-}, registry string) bool {
+func sameHost(u *url.URL, registry string) bool {
 	host, port, err := net.SplitHostPort(registry)
 	if err != nil {
 		host, port = registry, ""
@@ -219,4 +217,3 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-

@@ -19,6 +19,7 @@ package ocitest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -42,6 +43,8 @@ type Registry struct {
 	srv      *httptest.Server
 	inner    http.Handler
 	pageSize int
+	user     string
+	pass     string
 
 	mu     sync.Mutex
 	log    []Request
@@ -67,6 +70,13 @@ type Request struct {
 
 // Option configures a [Registry].
 type Option func(*Registry)
+
+// WithBasicAuth requires HTTP basic auth with this username and password on
+// every /v2/ request, answering 401 with a Basic challenge otherwise, as a
+// registry with htpasswd auth does. The default is no auth.
+func WithBasicAuth(username, password string) Option {
+	return func(r *Registry) { r.user, r.pass = username, password }
+}
 
 // WithTagPageSize makes tag listings paginate: each page holds at most n
 // tags and links to the next with a Link header, as real registries do.
@@ -114,11 +124,21 @@ func (r *Registry) Ref(repo string) oci.Reference {
 	return ref
 }
 
-// Client returns an [oci.Client] for this registry (plain HTTP, anonymous,
-// no retries unless opts say otherwise), configured further by opts.
+// Client returns an [oci.Client] for this registry: plain HTTP, no retries,
+// and the registry's own credentials ([WithBasicAuth]) or none, configured
+// further by opts. An auth option in opts replaces the default credentials.
+// It panics if opts are invalid: they are the test's own constants.
 func (r *Registry) Client(opts ...oci.Option) *oci.Client {
-	base := []oci.Option{oci.WithInsecure(), oci.WithAnonymous(), oci.WithRetries(0, 0)}
-	c, err := oci.NewClient(append(base, opts...)...)
+	auth := oci.WithAnonymous()
+	if r.user != "" {
+		auth = oci.WithBasicAuth(r.user, r.pass)
+	}
+	base := []oci.Option{oci.WithInsecure(), oci.WithRetries(0, 0)}
+	c, err := oci.NewClient(append(append(base, auth), opts...)...)
+	if errors.Is(err, oci.ErrInvalidOption) {
+		// opts bring their own auth: drop the default.
+		c, err = oci.NewClient(append(base, opts...)...)
+	}
 	if err != nil {
 		panic(fmt.Sprintf("ocitest: Client: %v", err))
 	}
@@ -231,6 +251,16 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		r.record(q)
 	}()
 
+	if r.user != "" {
+		u, p, ok := req.BasicAuth()
+		if !ok || u != r.user || p != r.pass {
+			cw.Header().Set("WWW-Authenticate", `Basic realm="ocitest"`)
+			cw.Header().Set("Content-Type", "application/json")
+			cw.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(cw, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+			return
+		}
+	}
 	f := r.match(req)
 	if f != nil {
 		q.Fault = true
@@ -273,10 +303,12 @@ func (r *Registry) serveFault(w http.ResponseWriter, req *http.Request, f *Fault
 	if f.Body != nil {
 		body = f.Body
 	}
+	if req.Method != http.MethodHead || f.Status != 0 {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	for k, v := range f.Header {
 		w.Header()[k] = v
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	if f.Truncate > 0 && f.Truncate < len(body) {
 		w.WriteHeader(status)
 		if req.Method != http.MethodHead {
