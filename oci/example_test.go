@@ -1,0 +1,75 @@
+package oci_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"time"
+
+	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/ocitest"
+)
+
+func ExampleParseURL() {
+	ref, err := oci.ParseURL("oci://ghcr.io/stefanprodan/manifests/podinfo:6.5.0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ref.Registry)
+	fmt.Println(ref.Repository)
+	fmt.Println(ref.Tag)
+
+	_, err = oci.ParseURL("oci://ghcr.io/app@sha256:../../etc/passwd")
+	fmt.Println(err)
+	// Output:
+	// ghcr.io
+	// stefanprodan/manifests/podinfo
+	// 6.5.0
+	// invalid reference "ghcr.io/app@sha256:../../etc/passwd": invalid digest "sha256:../../etc/passwd": sha256 wants 64 hex digits, got 16
+}
+
+func ExampleClient() {
+	ctx := context.Background()
+	reg := ocitest.New() // an in-memory registry; use oci.NewClient for a real one
+	defer reg.Close()
+	client := reg.Client()
+
+	ref := reg.Ref("manifests/app:v1.0.0")
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, err := client.Push(ctx, ref, oci.LayerFromBytes(oci.MediaTypeFluxContent, []byte("not really a tarball")),
+		oci.WithSource("https://github.com/org/app"), oci.WithRevision("v1.0.0@sha1:1234"), oci.WithCreated(created)); err != nil {
+		log.Fatal(err)
+	}
+
+	desc, err := client.Resolve(ctx, ref)
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := client.Manifest(ctx, ref.WithDigest(desc.Digest)) // pinned: the tag may move
+	if err != nil {
+		log.Fatal(err)
+	}
+	rc, err := client.Blob(ctx, ref, m.Layers[0])
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rc.Close()
+	content, err := io.ReadAll(rc) // digest and size checked at EOF
+	if err != nil {
+		log.Fatal(err)
+	}
+	tags, err := client.Tags(ctx, ref)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(desc.MediaType)
+	fmt.Println(m.Annotations[oci.AnnotationRevision])
+	fmt.Println(string(content))
+	fmt.Println(tags)
+	// Output:
+	// application/vnd.oci.image.manifest.v1+json
+	// v1.0.0@sha1:1234
+	// not really a tarball
+	// [v1.0.0]
+}
