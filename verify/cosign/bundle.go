@@ -1,0 +1,268 @@
+package cosign
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+
+	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/verify"
+)
+
+// Media types and predicate of cosign's bundle format.
+const (
+	// MediaTypeBundle is the media type (and referrer artifact type) of
+	// Sigstore bundles v0.3, as `cosign sign --new-bundle-format` attaches them.
+	MediaTypeBundle = "application/vnd.dev.sigstore.bundle.v0.3+json"
+	// PredicateTypeCosignSign is the predicate type of the in-toto statement
+	// cosign signs for an image in the bundle format.
+	PredicateTypeCosignSign = "https://sigstore.dev/cosign/sign/v1"
+
+	mediaTypeBundlePrefix = "application/vnd.dev.sigstore.bundle"
+	mediaTypeInToto       = "application/vnd.in-toto+json"
+)
+
+func isBundleType(mt string) bool { return strings.HasPrefix(mt, mediaTypeBundlePrefix) }
+
+// bundles lists and verifies the bundles attached to a.ref as referrers.
+func (v *Verifier) bundles(ctx context.Context, p *policy, a *attempt) {
+	where := "bundle referrers of " + string(a.ref.Digest)
+	a.looked = append(a.looked, "bundle referrers")
+	descs, err := v.client.Referrers(ctx, a.ref, MediaTypeBundle)
+	if errors.Is(err, oci.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		a.lookupFailed(where, err)
+		return
+	}
+	var cands []oci.Descriptor
+	for _, d := range descs {
+		// The registry may ignore the filter; descriptors without an
+		// artifact type are checked on their manifest.
+		if d.ArtifactType == "" || isBundleType(d.ArtifactType) {
+			cands = append(cands, d)
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	a.found += len(cands)
+	if len(cands) > v.opts.maxSignatures {
+		a.fail(where, fmt.Errorf("%w: %d bundle referrers, the limit is %d; none was read", ErrTooManySignatures, len(cands), v.opts.maxSignatures))
+		return
+	}
+	for _, d := range cands {
+		if ctx.Err() != nil {
+			return
+		}
+		candidate := "bundle " + string(d.Digest)
+		sig, err := v.bundleCandidate(ctx, a.ref, d)
+		if err != nil {
+			a.fail(candidate, err)
+			continue
+		}
+		sig.Candidate = candidate
+		a.sigs = append(a.sigs, sig)
+	}
+}
+
+func (v *Verifier) bundleCandidate(ctx context.Context, ref oci.Reference, d oci.Descriptor) (verify.Signature, error) {
+	m, err := v.client.Manifest(ctx, ref.WithTag("").WithDigest(d.Digest))
+	if err != nil {
+		return verify.Signature{}, err
+	}
+	if m.Subject == nil || m.Subject.Digest != ref.Digest {
+		return verify.Signature{}, fmt.Errorf("%w: referrer manifest does not name %s as its subject", ErrInvalidSignature, ref.Digest)
+	}
+	if len(m.Layers) != 1 || !isBundleType(m.Layers[0].MediaType) {
+		return verify.Signature{}, fmt.Errorf("%w: referrer manifest must hold exactly one bundle layer, has %d layers", ErrInvalidSignature, len(m.Layers))
+	}
+	raw, err := v.fetch(ctx, ref, m.Layers[0])
+	if err != nil {
+		return verify.Signature{}, err
+	}
+	return v.VerifyBundle(ctx, ref.Digest, raw)
+}
+
+// statement is the part of an in-toto statement that names what is signed.
+type statement struct {
+	Type          string `json:"_type"`
+	PredicateType string `json:"predicateType"`
+	Subject       []struct {
+		Digest map[string]string `json:"digest"`
+	} `json:"subject"`
+}
+
+// checkContent checks, before any cryptography, that the bundle signs d:
+// a DSSE envelope with cosign's in-toto statement naming d, or a message
+// signature over d itself.
+func checkContent(b *sgbundle.Bundle, d oci.Digest) error {
+	switch c := b.Bundle.GetContent().(type) {
+	case *protobundle.Bundle_DsseEnvelope:
+		env := c.DsseEnvelope
+		if env.GetPayloadType() != mediaTypeInToto {
+			return fmt.Errorf("%w: DSSE payload type %q, want %q", ErrInvalidSignature, env.GetPayloadType(), mediaTypeInToto)
+		}
+		var st statement
+		if err := json.Unmarshal(env.GetPayload(), &st); err != nil {
+			return fmt.Errorf("%w: DSSE payload is not an in-toto statement: %w", ErrInvalidSignature, err)
+		}
+		if st.PredicateType != PredicateTypeCosignSign {
+			return fmt.Errorf("%w: statement predicate %.100q is not a cosign signature (%s)", ErrInvalidSignature, st.PredicateType, PredicateTypeCosignSign)
+		}
+		for _, s := range st.Subject {
+			if s.Digest[d.Algorithm()] == d.Hex() {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: statement subjects do not include %s", ErrWrongArtifact, d)
+	case *protobundle.Bundle_MessageSignature:
+		md := c.MessageSignature.GetMessageDigest()
+		if md == nil || hex.EncodeToString(md.GetDigest()) != d.Hex() {
+			return fmt.Errorf("%w: message signature is over another digest than %s", ErrWrongArtifact, d)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: bundle holds neither a DSSE envelope nor a message signature", ErrInvalidSignature)
+	}
+}
+
+// VerifyBundle verifies one Sigstore bundle (its JSON) as a signature of
+// the artifact with digest d. It does no I/O. The returned Signature has no
+// Candidate and Verifier set.
+func (v *Verifier) VerifyBundle(ctx context.Context, d oci.Digest, bundleJSON []byte) (verify.Signature, error) {
+	p, err := v.currentPolicy()
+	if err != nil {
+		return verify.Signature{}, err
+	}
+	if err := d.Validate(); err != nil {
+		return verify.Signature{}, err
+	}
+	b := new(sgbundle.Bundle)
+	if err := b.UnmarshalJSON(bundleJSON); err != nil {
+		return verify.Signature{}, fmt.Errorf("%w: bundle: %w", ErrInvalidSignature, err)
+	}
+	if err := checkContent(b, d); err != nil {
+		return verify.Signature{}, err
+	}
+	digest, err := hex.DecodeString(d.Hex())
+	if err != nil {
+		return verify.Signature{}, err
+	}
+	artifact := sgverify.WithArtifactDigest(d.Algorithm(), digest)
+
+	var out verify.Signature
+	if len(v.keys) > 0 {
+		out, err = v.bundleKeyed(p, b, artifact)
+	} else {
+		out, err = v.bundleKeyless(p, b, artifact)
+	}
+	if err != nil {
+		return verify.Signature{}, err
+	}
+	out.Format = verify.FormatBundle
+	if p.tlog {
+		if entries, err := b.TlogEntries(); err == nil && len(entries) > 0 {
+			e := entries[0]
+			out.Tlog = &verify.TlogEntry{
+				LogIndex:       e.LogIndex(),
+				IntegratedTime: e.IntegratedTime().UTC(),
+				LogID:          hex.EncodeToString([]byte(e.LogKeyID())),
+			}
+		}
+	}
+	return out, nil
+}
+
+func (v *Verifier) bundleKeyed(p *policy, b *sgbundle.Bundle, artifact sgverify.ArtifactPolicyOption) (verify.Signature, error) {
+	if vc, err := b.VerificationContent(); err != nil || vc.PublicKey() == nil {
+		return verify.Signature{}, fmt.Errorf("%w: bundle is not signed with a key", ErrInvalidSignature)
+	}
+	vopts := []sgverify.VerifierOption{sgverify.WithNoObserverTimestamps()}
+	if p.tlog {
+		vopts = append(vopts, sgverify.WithTransparencyLog(1))
+	}
+	var errs []error
+	for _, k := range v.keys {
+		var keyErr error
+		for _, kv := range k.verifiers {
+			key := root.NewExpiringKey(kv, time.Time{}, time.Time{})
+			var tm root.TrustedMaterial = root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+				return key, nil
+			})
+			if p.tm != nil {
+				tm = root.TrustedMaterialCollection{p.tm, tm}
+			}
+			sv, err := sgverify.NewVerifier(tm, vopts...)
+			if err != nil {
+				return verify.Signature{}, err
+			}
+			if _, err := sv.Verify(b, sgverify.NewPolicy(artifact, sgverify.WithKey())); err != nil {
+				keyErr = err
+				continue
+			}
+			return verify.Signature{KeyID: k.id}, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", k.name, keyErr))
+	}
+	return verify.Signature{}, fmt.Errorf("%w: no trusted key verifies it: %w", ErrInvalidSignature, errors.Join(errs...))
+}
+
+func (v *Verifier) bundleKeyless(p *policy, b *sgbundle.Bundle, artifact sgverify.ArtifactPolicyOption) (verify.Signature, error) {
+	var vopts []sgverify.VerifierOption
+	if p.tlog {
+		vopts = append(vopts, sgverify.WithTransparencyLog(1))
+	}
+	if p.sct {
+		vopts = append(vopts, sgverify.WithSignedCertificateTimestamps(1))
+	}
+	switch {
+	case p.signedTS:
+		vopts = append(vopts, sgverify.WithSignedTimestamps(1))
+	case p.tlog && p.useTSA:
+		vopts = append(vopts, sgverify.WithObserverTimestamps(1))
+	case p.tlog:
+		vopts = append(vopts, sgverify.WithIntegratedTimestamps(1))
+	default:
+		// No trusted time source: the certificate must be valid now.
+		vopts = append(vopts, sgverify.WithCurrentTime())
+	}
+	sv, err := sgverify.NewVerifier(p.tm, vopts...)
+	if err != nil {
+		return verify.Signature{}, err
+	}
+	var popts []sgverify.PolicyOption
+	for _, id := range v.opts.identities {
+		ci, err := sgverify.NewShortCertificateIdentity(id.Issuer, id.IssuerRegExp, id.Subject, id.SubjectRegExp)
+		if err != nil {
+			return verify.Signature{}, fmt.Errorf("%w: identity %v: %w", ErrInvalidOption, id, err)
+		}
+		popts = append(popts, sgverify.WithCertificateIdentity(ci))
+	}
+	switch {
+	case len(popts) > 0:
+	case v.opts.noIdentity:
+		popts = append(popts, sgverify.WithoutIdentitiesUnsafe())
+	default:
+		return verify.Signature{}, fmt.Errorf("%w: no identities configured", ErrInvalidOption)
+	}
+	res, err := sv.Verify(b, sgverify.NewPolicy(artifact, popts...))
+	if err != nil {
+		return verify.Signature{}, fmt.Errorf("%w: %w", ErrInvalidSignature, err)
+	}
+	if res.Signature == nil || res.Signature.Certificate == nil {
+		return verify.Signature{}, fmt.Errorf("%w: bundle is not signed with a certificate", ErrInvalidSignature)
+	}
+	c := res.Signature.Certificate
+	return verify.Signature{Issuer: c.Issuer, Subject: c.SubjectAlternativeName}, nil
+}

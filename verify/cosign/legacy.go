@@ -1,0 +1,254 @@
+package cosign
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	cbundle "github.com/sigstore/cosign/v2/pkg/cosign/bundle"
+	cosignoci "github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+
+	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/verify"
+)
+
+// Media type and annotation keys of cosign's legacy signature format.
+const (
+	// MediaTypeSimpleSigning is the media type of a legacy signature layer.
+	MediaTypeSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
+
+	annotationSignature   = static.SignatureAnnotationKey
+	annotationCertificate = static.CertificateAnnotationKey
+	annotationChain       = static.ChainAnnotationKey
+	annotationBundle      = static.BundleAnnotationKey
+	annotationTimestamp   = static.RFC3161TimestampAnnotationKey
+)
+
+// legacyTag is the tag cosign stores the legacy signatures of d under.
+func legacyTag(d oci.Digest) string { return d.Algorithm() + "-" + d.Hex() + ".sig" }
+
+// legacy lists and verifies the legacy signatures of a.ref.
+func (v *Verifier) legacy(ctx context.Context, p *policy, a *attempt) {
+	tag := legacyTag(a.ref.Digest)
+	where := "legacy signatures " + tag
+	a.looked = append(a.looked, "tag "+tag)
+	m, err := v.client.Manifest(ctx, a.ref.WithTag(tag))
+	if errors.Is(err, oci.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		a.lookupFailed(where, err)
+		return
+	}
+	if len(m.Layers) == 0 {
+		return
+	}
+	a.found += len(m.Layers)
+	if len(m.Layers) > v.opts.maxSignatures {
+		a.fail(where, fmt.Errorf("%w: %d signature layers, the limit is %d; none was read", ErrTooManySignatures, len(m.Layers), v.opts.maxSignatures))
+		return
+	}
+	for i, layer := range m.Layers {
+		if ctx.Err() != nil {
+			return
+		}
+		candidate := fmt.Sprintf("legacy %s layer %d", tag, i)
+		if layer.MediaType != MediaTypeSimpleSigning {
+			a.fail(candidate, fmt.Errorf("%w: layer media type %q, want %q", ErrInvalidSignature, layer.MediaType, MediaTypeSimpleSigning))
+			continue
+		}
+		payload, err := v.fetch(ctx, a.ref, layer)
+		if err != nil {
+			a.fail(candidate, err)
+			continue
+		}
+		sig, err := v.VerifyLegacySignature(ctx, a.ref.Digest, payload, layer.Annotations)
+		if err != nil {
+			a.fail(candidate, err)
+			continue
+		}
+		sig.Candidate = candidate
+		a.sigs = append(a.sigs, sig)
+	}
+}
+
+// simpleSigning is the part of cosign's simple-signing payload that names
+// the signed manifest.
+type simpleSigning struct {
+	Critical struct {
+		Image struct {
+			DockerManifestDigest string `json:"docker-manifest-digest"`
+		} `json:"image"`
+		Type string `json:"type"`
+	} `json:"critical"`
+}
+
+// checkPayloadDigest parses a simple-signing payload and checks that it
+// names want.
+func checkPayloadDigest(payload []byte, want oci.Digest) error {
+	var p simpleSigning
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return fmt.Errorf("%w: payload is not a simple-signing document: %w", ErrInvalidSignature, err)
+	}
+	got := p.Critical.Image.DockerManifestDigest
+	if got == "" {
+		return fmt.Errorf("%w: payload names no manifest digest", ErrInvalidSignature)
+	}
+	if got != string(want) {
+		return fmt.Errorf("%w: payload signs %.80s, not %s", ErrWrongArtifact, got, want)
+	}
+	return nil
+}
+
+// VerifyLegacySignature verifies one signature in cosign's legacy format
+// for the artifact with digest d: payload is the layer's content (a
+// simple-signing document) and annotations are the layer's annotations
+// (signature, certificate and chain, Rekor bundle, RFC 3161 timestamp). It
+// does no I/O. The returned Signature has no Candidate and Verifier set.
+func (v *Verifier) VerifyLegacySignature(ctx context.Context, d oci.Digest, payload []byte, annotations map[string]string) (verify.Signature, error) {
+	p, err := v.currentPolicy()
+	if err != nil {
+		return verify.Signature{}, err
+	}
+	if err := d.Validate(); err != nil {
+		return verify.Signature{}, err
+	}
+	// Defence in depth: check the claim ourselves before any cryptography,
+	// whatever cosign's ClaimVerifier does.
+	if err := checkPayloadDigest(payload, d); err != nil {
+		return verify.Signature{}, err
+	}
+	b64sig := annotations[annotationSignature]
+	if b64sig == "" {
+		return verify.Signature{}, fmt.Errorf("%w: no %s annotation", ErrInvalidSignature, annotationSignature)
+	}
+	if _, err := base64.StdEncoding.DecodeString(b64sig); err != nil {
+		return verify.Signature{}, fmt.Errorf("%w: %s annotation is not base64: %w", ErrInvalidSignature, annotationSignature, err)
+	}
+	var sopts []static.Option
+	if cert := annotations[annotationCertificate]; cert != "" {
+		sopts = append(sopts, static.WithCertChain([]byte(cert), []byte(annotations[annotationChain])))
+	}
+	var rekorBundle *cbundle.RekorBundle
+	if raw := annotations[annotationBundle]; raw != "" {
+		rekorBundle = new(cbundle.RekorBundle)
+		if err := json.Unmarshal([]byte(raw), rekorBundle); err != nil {
+			return verify.Signature{}, fmt.Errorf("%w: %s annotation: %w", ErrInvalidSignature, annotationBundle, err)
+		}
+		if _, ok := rekorBundle.Payload.Body.(string); !ok {
+			return verify.Signature{}, fmt.Errorf("%w: %s annotation: body is not a string", ErrInvalidSignature, annotationBundle)
+		}
+		sopts = append(sopts, static.WithBundle(rekorBundle))
+	}
+	hasTimestamp := false
+	if raw := annotations[annotationTimestamp]; raw != "" {
+		ts := new(cbundle.RFC3161Timestamp)
+		if err := json.Unmarshal([]byte(raw), ts); err != nil {
+			return verify.Signature{}, fmt.Errorf("%w: %s annotation: %w", ErrInvalidSignature, annotationTimestamp, err)
+		}
+		hasTimestamp = len(ts.SignedRFC3161Timestamp) > 0
+		sopts = append(sopts, static.WithRFC3161Timestamp(ts))
+	}
+	sig, err := static.NewSignature(payload, b64sig, sopts...)
+	if err != nil {
+		return verify.Signature{}, fmt.Errorf("%w: %w", ErrInvalidSignature, err)
+	}
+	h, err := v1.NewHash(string(d))
+	if err != nil {
+		return verify.Signature{}, err
+	}
+	if p.tlog && rekorBundle == nil {
+		return verify.Signature{}, fmt.Errorf("%w: no transparency-log entry (%s annotation), and the trusted root demands one", ErrInvalidSignature, annotationBundle)
+	}
+
+	var out verify.Signature
+	if len(v.keys) > 0 {
+		out, err = v.legacyKeyed(ctx, p, sig, h)
+	} else {
+		if p.signedTS && !hasTimestamp {
+			return verify.Signature{}, fmt.Errorf("%w: no RFC 3161 timestamp (%s annotation), and the trusted root demands one", ErrInvalidSignature, annotationTimestamp)
+		}
+		out, err = v.legacyKeyless(ctx, p, sig, h)
+	}
+	if err != nil {
+		return verify.Signature{}, err
+	}
+	out.Format = verify.FormatLegacy
+	if p.tlog && rekorBundle != nil {
+		out.Tlog = &verify.TlogEntry{
+			LogIndex:       rekorBundle.Payload.LogIndex,
+			IntegratedTime: time.Unix(rekorBundle.Payload.IntegratedTime, 0).UTC(),
+			LogID:          rekorBundle.Payload.LogID,
+		}
+	}
+	return out, nil
+}
+
+func (v *Verifier) legacyKeyed(ctx context.Context, p *policy, sig cosignoci.Signature, h v1.Hash) (verify.Signature, error) {
+	var errs []error
+	for _, k := range v.keys {
+		var keyErr error
+		for _, kv := range k.verifiers {
+			co := &cosign.CheckOpts{
+				SigVerifier:   kv,
+				IgnoreTlog:    !p.tlog,
+				IgnoreSCT:     true,
+				Offline:       true,
+				ClaimVerifier: cosign.SimpleClaimVerifier,
+				// Used for the Rekor bundle only: with SigVerifier set,
+				// cosign ignores certificates.
+				TrustedMaterial: p.tm,
+			}
+			if _, err := cosign.VerifyImageSignature(ctx, sig, h, co); err != nil {
+				keyErr = err
+				continue
+			}
+			return verify.Signature{KeyID: k.id}, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", k.name, keyErr))
+	}
+	return verify.Signature{}, fmt.Errorf("%w: no trusted key verifies it: %w", ErrInvalidSignature, errors.Join(errs...))
+}
+
+func (v *Verifier) legacyKeyless(ctx context.Context, p *policy, sig cosignoci.Signature, h v1.Hash) (verify.Signature, error) {
+	cert, err := sig.Cert()
+	if err != nil {
+		return verify.Signature{}, fmt.Errorf("%w: certificate annotation: %w", ErrInvalidSignature, err)
+	}
+	if cert == nil {
+		return verify.Signature{}, fmt.Errorf("%w: no certificate (keyless verification needs one)", ErrInvalidSignature)
+	}
+	co := &cosign.CheckOpts{
+		TrustedMaterial:     p.tm,
+		IgnoreTlog:          !p.tlog,
+		IgnoreSCT:           !p.sct,
+		UseSignedTimestamps: p.useTSA,
+		Offline:             true,
+		ClaimVerifier:       cosign.SimpleClaimVerifier,
+	}
+	for _, id := range v.opts.identities {
+		co.Identities = append(co.Identities, cosign.Identity{
+			Issuer: id.Issuer, IssuerRegExp: id.IssuerRegExp,
+			Subject: id.Subject, SubjectRegExp: id.SubjectRegExp,
+		})
+	}
+	if len(co.Identities) == 0 && !v.opts.noIdentity {
+		// Unreachable through New; never let an empty list mean "anyone".
+		return verify.Signature{}, fmt.Errorf("%w: no identities configured", ErrInvalidOption)
+	}
+	if _, err := cosign.VerifyImageSignature(ctx, sig, h, co); err != nil {
+		return verify.Signature{}, fmt.Errorf("%w: %w", ErrInvalidSignature, err)
+	}
+	sum, err := certificate.SummarizeCertificate(cert)
+	if err != nil {
+		return verify.Signature{}, fmt.Errorf("%w: certificate: %w", ErrInvalidSignature, err)
+	}
+	return verify.Signature{Issuer: sum.Issuer, Subject: sum.SubjectAlternativeName}, nil
+}

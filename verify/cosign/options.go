@@ -1,0 +1,346 @@
+package cosign
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+
+	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/verify"
+)
+
+// Defaults of the limits on what a Verifier reads from the registry.
+const (
+	// DefaultMaxSignatures caps how many signatures (legacy layers, and
+	// bundle referrers, each) are considered for one artifact.
+	DefaultMaxSignatures = 100
+	// DefaultMaxAttachmentSize caps the size of one signature attachment (a
+	// simple-signing payload or a bundle), checked on its descriptor before
+	// it is downloaded.
+	DefaultMaxAttachmentSize = 1 << 20
+)
+
+// Identity is a keyless signer the verifier trusts: the OIDC issuer of the
+// signing certificate and its subject (the certificate's subject alternative
+// name: an email, a URI such as a CI workflow, ...). Each of the two is given
+// either exactly or as a regular expression. Regular expressions must match
+// the whole value: they are anchored with ^(?:...)$, so "example.com" never
+// matches "evil-example.com.attacker.io".
+type Identity struct {
+	// Issuer is the exact OIDC issuer, e.g. "https://token.actions.githubusercontent.com".
+	Issuer string
+	// IssuerRegExp matches the whole issuer.
+	IssuerRegExp string
+	// Subject is the exact subject, e.g. "release@example.com".
+	Subject string
+	// SubjectRegExp matches the whole subject.
+	SubjectRegExp string
+}
+
+// String formats the identity for messages.
+func (id Identity) String() string {
+	iss, sub := id.Issuer, id.Subject
+	if id.IssuerRegExp != "" {
+		iss = "~" + id.IssuerRegExp
+	}
+	if id.SubjectRegExp != "" {
+		sub = "~" + id.SubjectRegExp
+	}
+	return fmt.Sprintf("issuer %s subject %s", iss, sub)
+}
+
+// anchor makes re match whole strings only.
+func anchor(re string) string {
+	if re == "" {
+		return ""
+	}
+	// Wrapping is harmless when re already carries ^ and $.
+	return "^(?:" + re + ")$"
+}
+
+// normalize validates id and anchors its regular expressions.
+func (id Identity) normalize() (Identity, error) {
+	switch {
+	case id.Issuer != "" && id.IssuerRegExp != "":
+		return id, fmt.Errorf("%w: identity %v sets both Issuer and IssuerRegExp", ErrInvalidOption, id)
+	case id.Issuer == "" && id.IssuerRegExp == "":
+		return id, fmt.Errorf("%w: identity %v has no issuer (set Issuer or IssuerRegExp)", ErrInvalidOption, id)
+	case id.Subject != "" && id.SubjectRegExp != "":
+		return id, fmt.Errorf("%w: identity %v sets both Subject and SubjectRegExp", ErrInvalidOption, id)
+	case id.Subject == "" && id.SubjectRegExp == "":
+		return id, fmt.Errorf("%w: identity %v has no subject (set Subject or SubjectRegExp)", ErrInvalidOption, id)
+	}
+	id.IssuerRegExp, id.SubjectRegExp = anchor(id.IssuerRegExp), anchor(id.SubjectRegExp)
+	for _, re := range []string{id.IssuerRegExp, id.SubjectRegExp} {
+		if re == "" {
+			continue
+		}
+		if _, err := regexp.Compile(re); err != nil {
+			return id, fmt.Errorf("%w: identity %v: %w", ErrInvalidOption, id, err)
+		}
+	}
+	return id, nil
+}
+
+type options struct {
+	client        *oci.Client
+	clientOpts    []oci.Option
+	keys          [][]byte
+	keyNames      []string
+	identities    []Identity
+	noIdentity    bool
+	rootJSON      []byte
+	rootSource    string
+	tuf           bool
+	tufCacheDir   string
+	requireTlog   bool
+	requireSCT    bool
+	requireTS     bool
+	maxSignatures int
+	maxAttachment int64
+	format        verify.Format
+	name          string
+}
+
+// Option configures a [Verifier].
+type Option func(*options) error
+
+// WithClient fetches signatures with c, so that they travel with the same
+// credentials, TLS settings, limits and request accounting as the
+// artifact. The default is a client built with [oci.NewClient] and the
+// options given to [WithRegistryOptions] (docker config credentials, HTTPS).
+// It conflicts with WithRegistryOptions.
+func WithClient(c *oci.Client) Option {
+	return func(o *options) error {
+		if c == nil {
+			return fmt.Errorf("%w: WithClient(nil)", ErrInvalidOption)
+		}
+		o.client = c
+		return nil
+	}
+}
+
+// WithRegistryOptions builds the verifier's registry client from opts
+// (auth, TLS, insecure ...). The default is [oci.NewClient] with no options.
+// It conflicts with WithClient.
+func WithRegistryOptions(opts ...oci.Option) Option {
+	return func(o *options) error {
+		o.clientOpts = append(o.clientOpts, opts...)
+		return nil
+	}
+}
+
+// WithKeys trusts the PEM-encoded public keys (ECDSA P-256/P-384/P-521,
+// Ed25519 or RSA; "PUBLIC KEY" blocks as in cosign.pub): a signature is
+// accepted when any one of them verifies it. Several keys may sit in one
+// PEM input. The default is no keys (keyless verification).
+func WithKeys(pems ...[]byte) Option {
+	return func(o *options) error {
+		for i, p := range pems {
+			o.keys = append(o.keys, p)
+			o.keyNames = append(o.keyNames, fmt.Sprintf("key %d", i+1))
+		}
+		return nil
+	}
+}
+
+// WithKeyFiles trusts the PEM public keys in the files at paths, as
+// [WithKeys] does. The default is no keys.
+func WithKeyFiles(paths ...string) Option {
+	return func(o *options) error {
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return fmt.Errorf("%w: reading key file: %w", ErrInvalidOption, err)
+			}
+			o.keys = append(o.keys, b)
+			o.keyNames = append(o.keyNames, p)
+		}
+		return nil
+	}
+}
+
+// WithIdentities trusts keyless signatures whose certificate names one of
+// ids. Keyless verification needs at least one identity (or
+// [WithoutIdentityUnsafe]); each needs an issuer and a subject. The default
+// is none.
+func WithIdentities(ids ...Identity) Option {
+	return func(o *options) error {
+		for _, id := range ids {
+			n, err := id.normalize()
+			if err != nil {
+				return err
+			}
+			o.identities = append(o.identities, n)
+		}
+		return nil
+	}
+}
+
+// WithoutIdentityUnsafe accepts keyless signatures from any identity the
+// trusted certificate authority vouches for. Anyone who can obtain a
+// certificate (for the public-good Sigstore: anyone with an email address)
+// can then sign. The default requires [WithIdentities].
+func WithoutIdentityUnsafe() Option {
+	return func(o *options) error { o.noIdentity = true; return nil }
+}
+
+// WithTrustedRootJSON trusts the Sigstore deployment described by a
+// trusted_root.json document (certificate authorities, Rekor logs, CT logs,
+// timestamp authorities): a private or air-gapped deployment, or a pinned
+// copy of the public-good one. Nothing is fetched from the network. What the
+// root lists decides what is required: a transparency-log entry when it lists
+// Rekor logs, an SCT in keyless certificates when it lists CT logs, a signed
+// timestamp when it lists timestamp authorities but no Rekor log. The default
+// is no trusted root: keyed verification without transparency log, and no
+// keyless verification.
+func WithTrustedRootJSON(b []byte) Option {
+	return func(o *options) error {
+		if len(b) == 0 {
+			return fmt.Errorf("%w: empty trusted root", ErrInvalidOption)
+		}
+		o.rootJSON = append([]byte(nil), b...)
+		o.rootSource = "trusted root JSON"
+		return nil
+	}
+}
+
+// WithTrustedRootFile reads the trusted_root.json at path; see
+// [WithTrustedRootJSON]. The default is no trusted root.
+func WithTrustedRootFile(path string) Option {
+	return func(o *options) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%w: reading trusted root: %w", ErrInvalidOption, err)
+		}
+		if len(b) == 0 {
+			return fmt.Errorf("%w: trusted root %s is empty", ErrInvalidOption, path)
+		}
+		o.rootJSON = b
+		o.rootSource = path
+		return nil
+	}
+}
+
+// WithPublicGoodTUF trusts the public-good Sigstore deployment, whose
+// trusted root is fetched (and refreshed) over the network through TUF on
+// the first verification and cached in cacheDir ("" means sigstore-go's
+// default, $HOME/.sigstore/root). This is the only option that makes the
+// verifier use a network other than the registry's. The default is no
+// trusted root; it conflicts with WithTrustedRootJSON and WithTrustedRootFile.
+func WithPublicGoodTUF(cacheDir string) Option {
+	return func(o *options) error {
+		o.tuf = true
+		o.tufCacheDir = cacheDir
+		return nil
+	}
+}
+
+// WithRequireTlog demands a verified transparency-log entry for every
+// signature, whatever the trusted root lists. It needs a trusted root with at
+// least one Rekor log. The default demands one exactly when the trusted root
+// lists a Rekor log.
+func WithRequireTlog() Option {
+	return func(o *options) error { o.requireTlog = true; return nil }
+}
+
+// WithRequireSCT demands a verified signed certificate timestamp in keyless
+// certificates, whatever the trusted root lists. It needs a trusted root with
+// at least one CT log. The default demands one exactly when the trusted root
+// lists a CT log.
+func WithRequireSCT() Option {
+	return func(o *options) error { o.requireSCT = true; return nil }
+}
+
+// WithRequireSignedTimestamp demands a verified RFC 3161 timestamp for every
+// keyless signature, whatever the trusted root lists. It needs a trusted root
+// with at least one timestamp authority. The default demands one exactly when
+// the trusted root lists timestamp authorities and no Rekor log.
+func WithRequireSignedTimestamp() Option {
+	return func(o *options) error { o.requireTS = true; return nil }
+}
+
+// WithMaxSignatures caps how many signatures are considered: a legacy
+// signature image with more layers, or more bundle referrers, is refused
+// before any of them is downloaded. The default is [DefaultMaxSignatures].
+func WithMaxSignatures(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("%w: WithMaxSignatures(%d): must be at least 1", ErrInvalidOption, n)
+		}
+		o.maxSignatures = n
+		return nil
+	}
+}
+
+// WithMaxAttachmentSize caps the size of one signature attachment (a
+// simple-signing payload or a bundle). A larger one is refused on its
+// descriptor, before it is downloaded. The default is
+// [DefaultMaxAttachmentSize].
+func WithMaxAttachmentSize(n int64) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("%w: WithMaxAttachmentSize(%d): must be at least 1", ErrInvalidOption, n)
+		}
+		o.maxAttachment = n
+		return nil
+	}
+}
+
+// WithFormat restricts which signature format is accepted:
+// [verify.FormatLegacy] (tag "sha256-<hex>.sig"), [verify.FormatBundle]
+// (Sigstore bundles attached as referrers) or [verify.FormatAny]. With
+// FormatAny, legacy signatures are checked first and bundles only when no
+// legacy signature verified, which saves registry requests. The default is
+// FormatAny.
+func WithFormat(f verify.Format) Option {
+	return func(o *options) error {
+		switch f {
+		case verify.FormatAny, verify.FormatLegacy, verify.FormatBundle:
+			o.format = f
+			return nil
+		default:
+			return fmt.Errorf("%w: unknown format %v", ErrInvalidOption, f)
+		}
+	}
+}
+
+// WithName names the verifier in results and errors (see [verify.Named]).
+// The default is "cosign keyed" or "cosign keyless".
+func WithName(name string) Option {
+	return func(o *options) error { o.name = name; return nil }
+}
+
+func (o *options) validate() error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...))
+	}
+	keyed := len(o.keys) > 0
+	if o.client != nil && len(o.clientOpts) > 0 {
+		fail("WithClient and WithRegistryOptions conflict")
+	}
+	if o.tuf && o.rootJSON != nil {
+		fail("WithPublicGoodTUF conflicts with a trusted root from JSON or file")
+	}
+	hasRoot := o.tuf || o.rootJSON != nil
+	switch {
+	case keyed && len(o.identities) > 0:
+		fail("keys and identities conflict: use one verifier per mode and combine them with verify.AnyOf")
+	case keyed && o.noIdentity:
+		fail("WithoutIdentityUnsafe applies to keyless verification, not to keys")
+	case keyed && (o.requireSCT || o.requireTS):
+		fail("WithRequireSCT and WithRequireSignedTimestamp apply to keyless verification")
+	case !keyed && !hasRoot:
+		fail("no keys and no trusted root: give WithKeys/WithKeyFiles, or a trusted root for keyless verification")
+	case !keyed && len(o.identities) == 0 && !o.noIdentity:
+		fail("keyless verification needs WithIdentities (or, knowingly, WithoutIdentityUnsafe)")
+	case !keyed && len(o.identities) > 0 && o.noIdentity:
+		fail("WithIdentities and WithoutIdentityUnsafe conflict")
+	}
+	if !hasRoot && (o.requireTlog || o.requireSCT || o.requireTS) {
+		fail("WithRequireTlog, WithRequireSCT and WithRequireSignedTimestamp need a trusted root")
+	}
+	return errors.Join(errs...)
+}
