@@ -1,0 +1,108 @@
+package tarball
+
+import (
+	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// mkdirUnique creates a new directory named prefix+<random> in parent.
+// Unlike os.MkdirTemp it takes a mode, so the final tree gets the usual
+// umask-filtered permissions rather than 0o700.
+func mkdirUnique(parent, prefix string, perm fs.FileMode) (string, error) {
+	for range 100 {
+		name := filepath.Join(parent, prefix+strconv.FormatUint(rand.Uint64(), 36))
+		err := os.Mkdir(name, perm)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", &fs.PathError{Op: "mkdir", Path: filepath.Join(parent, prefix+"*"), Err: fs.ErrExist}
+}
+
+// uniqueName returns a name in parent that does not exist yet.
+func uniqueName(parent, prefix string) (string, error) {
+	for range 100 {
+		name := filepath.Join(parent, prefix+strconv.FormatUint(rand.Uint64(), 36))
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name, nil
+		}
+	}
+	return "", &fs.PathError{Op: "rename", Path: filepath.Join(parent, prefix+"*"), Err: fs.ErrExist}
+}
+
+// replaceDir puts the tree tmp in place of dst. See Extract for the
+// guarantee. On error dst is as it was and tmp still exists.
+func replaceDir(tmp, dst string, sync bool) error {
+	parent, base := filepath.Split(dst)
+	if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Rename(tmp, dst); err != nil {
+			return err
+		}
+		return syncParent(parent, sync)
+	}
+	switch exchanged, err := exchange(tmp, dst); {
+	case err != nil:
+		return err
+	case exchanged:
+		// tmp now holds the previous tree.
+		err := syncParent(parent, sync)
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	old, err := uniqueName(parent, "."+base+".old-")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(dst, old); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		if rerr := os.Rename(old, dst); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	err = syncParent(parent, sync)
+	_ = os.RemoveAll(old)
+	return err
+}
+
+func syncParent(dir string, sync bool) error {
+	if !sync {
+		return nil
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncDirs fsyncs every directory of the tree at root (files were synced as
+// they were written).
+func syncDirs(root string) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		return syncDir(p)
+	})
+}

@@ -1,0 +1,250 @@
+package tarball
+
+import "fmt"
+
+// Unlimited turns a limit off when passed to one of the WithMax* options.
+// Zero and other negative values are rejected, so that an unset variable
+// cannot silently disable a limit.
+const Unlimited int64 = -1
+
+// Default limits of [Extract]. They are generous for any configuration or
+// manifest bundle and small enough that a hostile archive cannot fill a
+// disk or exhaust memory.
+const (
+	// DefaultMaxTotalBytes bounds the bytes written to all files: 1 GiB.
+	DefaultMaxTotalBytes int64 = 1 << 30
+	// DefaultMaxFileBytes bounds the bytes written to one file: 1 GiB,
+	// so by default only the total binds.
+	DefaultMaxFileBytes int64 = 1 << 30
+	// DefaultMaxEntries bounds the objects created (entries plus implied
+	// parent directories): 100,000.
+	DefaultMaxEntries int64 = 100_000
+	// DefaultMaxPathLength bounds entry names and link targets in bytes:
+	// 4096, Linux's PATH_MAX.
+	DefaultMaxPathLength int64 = 4096
+	// DefaultMaxPathDepth bounds the number of components of a name: 256.
+	DefaultMaxPathDepth int64 = 256
+	// DefaultMaxHeaderBytes bounds one entry's headers including PAX and GNU
+	// long-name records: 64 KiB, room for two PATH_MAX names and more.
+	// (archive/tar itself stops at 1 MiB per record.)
+	DefaultMaxHeaderBytes int64 = 64 << 10
+)
+
+// Fixed bounds that have no option.
+const (
+	// maxTrailingBytes bounds the zero padding after the end-of-archive
+	// marker. Tar tools pad to a record (10 KiB for GNU tar).
+	maxTrailingBytes = 1 << 20
+	// maxEmptyGzipMembers bounds gzip members that inflate to nothing
+	// (BGZF ends with one; concatenated empty files give a few).
+	maxEmptyGzipMembers = 64
+)
+
+// SymlinkPolicy says what [Extract] does with symbolic links.
+type SymlinkPolicy int
+
+const (
+	// SymlinksReject fails the extraction on the first symbolic link with
+	// [ErrUnsupportedEntry]. It is the default.
+	SymlinksReject SymlinkPolicy = iota
+	// SymlinksSkip leaves symbolic links out and counts them in
+	// [Stats].Skipped.
+	SymlinksSkip
+	// SymlinksInsideRoot creates symbolic links whose target stays inside
+	// the target directory and fails with [ErrInsecurePath] on any other.
+	// A target must be relative, its ".." components must all come first
+	// ("../../x", not "a/../../x"), and it may climb no higher than the
+	// link's own directory is deep; it is stored cleaned (no "." or
+	// repeated slashes). Since no entry is ever written through a symbolic
+	// link, each link's ".." components are resolved from real directories
+	// of the tree, so no link or chain of links, whatever entries come
+	// before or after it, resolves outside the target.
+	SymlinksInsideRoot
+)
+
+func (p SymlinkPolicy) String() string {
+	switch p {
+	case SymlinksReject:
+		return "reject"
+	case SymlinksSkip:
+		return "skip"
+	case SymlinksInsideRoot:
+		return "inside-root"
+	}
+	return fmt.Sprintf("SymlinkPolicy(%d)", int(p))
+}
+
+// Compression says how [Extract] treats the input stream.
+type Compression int
+
+const (
+	// CompressionAuto inflates the stream if it starts with the gzip magic
+	// bytes (1f 8b) and reads it as a plain tar otherwise. It is the default.
+	CompressionAuto Compression = iota
+	// CompressionGzip requires a gzip stream.
+	CompressionGzip
+	// CompressionNone reads a plain tar stream.
+	CompressionNone
+)
+
+func (c Compression) String() string {
+	switch c {
+	case CompressionAuto:
+		return "auto"
+	case CompressionGzip:
+		return "gzip"
+	case CompressionNone:
+		return "none"
+	}
+	return fmt.Sprintf("Compression(%d)", int(c))
+}
+
+// Option configures [Extract].
+type Option func(*options) error
+
+type options struct {
+	maxTotal, maxFile, maxEntries int64
+	maxPathLen, maxDepth          int64
+	maxHeader                     int64
+	symlinks                      SymlinkPolicy
+	compression                   Compression
+	sync                          bool
+	progress                      func(Stats)
+	beforeCommit                  func(dir string) error
+}
+
+func defaultOptions() options {
+	return options{
+		maxTotal:   DefaultMaxTotalBytes,
+		maxFile:    DefaultMaxFileBytes,
+		maxEntries: DefaultMaxEntries,
+		maxPathLen: DefaultMaxPathLength,
+		maxDepth:   DefaultMaxPathDepth,
+		maxHeader:  DefaultMaxHeaderBytes,
+	}
+}
+
+func limitOption(name string, n, min int64, dst *int64) error {
+	if n == Unlimited {
+		*dst = Unlimited
+		return nil
+	}
+	if n < min {
+		return fmt.Errorf("tarball: %w: %s must be at least %d or Unlimited, got %d", ErrInvalidOption, name, min, n)
+	}
+	*dst = n
+	return nil
+}
+
+// WithMaxTotalBytes bounds the bytes actually written to all files (not
+// what headers claim). The default is [DefaultMaxTotalBytes] (1 GiB).
+// n must be positive or [Unlimited].
+func WithMaxTotalBytes(n int64) Option {
+	return func(o *options) error { return limitOption("WithMaxTotalBytes", n, 1, &o.maxTotal) }
+}
+
+// WithMaxFileBytes bounds the bytes actually written to any one file.
+// The default is [DefaultMaxFileBytes] (1 GiB). n must be positive or
+// [Unlimited].
+func WithMaxFileBytes(n int64) Option {
+	return func(o *options) error { return limitOption("WithMaxFileBytes", n, 1, &o.maxFile) }
+}
+
+// WithMaxEntries bounds the number of objects created: every archive entry
+// (including skipped ones) and every parent directory an entry implies
+// without its own entry. The default is [DefaultMaxEntries] (100,000).
+// n must be positive or [Unlimited].
+func WithMaxEntries(n int64) Option {
+	return func(o *options) error { return limitOption("WithMaxEntries", n, 1, &o.maxEntries) }
+}
+
+// WithMaxPathLength bounds the length in bytes of entry names and link
+// targets. The default is [DefaultMaxPathLength] (4096). n must be
+// positive or [Unlimited].
+func WithMaxPathLength(n int64) Option {
+	return func(o *options) error { return limitOption("WithMaxPathLength", n, 1, &o.maxPathLen) }
+}
+
+// WithMaxPathDepth bounds the number of components of an entry name
+// ("a/b/c" has 3). The default is [DefaultMaxPathDepth] (256). n must be
+// positive or [Unlimited].
+func WithMaxPathDepth(n int64) Option {
+	return func(o *options) error { return limitOption("WithMaxPathDepth", n, 1, &o.maxDepth) }
+}
+
+// WithMaxHeaderBytes bounds the bytes of one entry's headers: its 512-byte
+// header block and any PAX or GNU long-name records before it (plus up to
+// 511 bytes of block padding of the entry before). The default is
+// [DefaultMaxHeaderBytes] (64 KiB). n must be at least 512 or [Unlimited];
+// archive/tar still refuses a single record over 1 MiB.
+func WithMaxHeaderBytes(n int64) Option {
+	return func(o *options) error { return limitOption("WithMaxHeaderBytes", n, 512, &o.maxHeader) }
+}
+
+// WithSymlinks sets the symbolic link policy. The default is
+// [SymlinksReject].
+func WithSymlinks(p SymlinkPolicy) Option {
+	return func(o *options) error {
+		switch p {
+		case SymlinksReject, SymlinksSkip, SymlinksInsideRoot:
+			o.symlinks = p
+			return nil
+		}
+		return fmt.Errorf("tarball: %w: unknown %v", ErrInvalidOption, p)
+	}
+}
+
+// WithCompression says whether the input is gzip-compressed. The default
+// is [CompressionAuto], which looks at the first two bytes.
+func WithCompression(c Compression) Option {
+	return func(o *options) error {
+		switch c {
+		case CompressionAuto, CompressionGzip, CompressionNone:
+			o.compression = c
+			return nil
+		}
+		return fmt.Errorf("tarball: %w: unknown %v", ErrInvalidOption, c)
+	}
+}
+
+// WithSync makes [Extract] fsync every file and directory of the new tree,
+// and the parent directory after the rename, before returning. The default
+// is false: the tree is complete and atomically in place for every reader
+// of the file system, but a power loss shortly after may lose it, as for
+// any unsynced write.
+func WithSync(sync bool) Option {
+	return func(o *options) error {
+		o.sync = sync
+		return nil
+	}
+}
+
+// WithProgress registers fn to be called synchronously with the running
+// totals after each entry and after each chunk (at most 1 MiB) of a large
+// file. fn must be quick and must not retain anything beyond the Stats
+// value. The default is no callback.
+func WithProgress(fn func(Stats)) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return fmt.Errorf("tarball: %w: WithProgress(nil)", ErrInvalidOption)
+		}
+		o.progress = fn
+		return nil
+	}
+}
+
+// WithBeforeCommit registers fn to be called once every entry has been
+// extracted, with the path of the new tree, just before it replaces the
+// target directory. fn may add files to the tree (a caller's metadata,
+// for example); they become visible together with the content. If fn
+// returns an error, the extraction fails and the target is left as it was.
+// The default is no callback.
+func WithBeforeCommit(fn func(dir string) error) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return fmt.Errorf("tarball: %w: WithBeforeCommit(nil)", ErrInvalidOption)
+		}
+		o.beforeCommit = fn
+		return nil
+	}
+}
