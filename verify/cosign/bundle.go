@@ -31,13 +31,38 @@ const (
 	mediaTypeInToto       = "application/vnd.in-toto+json"
 )
 
+// errNotBundle marks a referrer that turns out not to be a bundle.
+var errNotBundle = errors.New("referrer is not a Sigstore bundle")
+
 func isBundleType(mt string) bool { return strings.HasPrefix(mt, mediaTypeBundlePrefix) }
+
+// mayBeSignatureBundle tells from a referrer's descriptor whether it may be
+// a cosign signature bundle. Referrers of other types (SBOMs, attestations
+// with another predicate) are not signatures and are skipped unread. The
+// artifact type may be missing, or be the empty config's media type when the
+// registry derives it from the config; such referrers are checked on their
+// manifest.
+func mayBeSignatureBundle(d oci.Descriptor) bool {
+	switch {
+	case isBundleType(d.ArtifactType), d.ArtifactType == "", d.ArtifactType == oci.MediaTypeOCIEmptyJSON:
+	default:
+		return false
+	}
+	if pt, ok := d.Annotations["dev.sigstore.bundle.predicateType"]; ok && pt != PredicateTypeCosignSign {
+		return false
+	}
+	return true
+}
 
 // bundles lists and verifies the bundles attached to a.ref as referrers.
 func (v *Verifier) bundles(ctx context.Context, p *policy, a *attempt) {
 	where := "bundle referrers of " + string(a.ref.Digest)
 	a.looked = append(a.looked, "bundle referrers")
-	descs, err := v.client.Referrers(ctx, a.ref, MediaTypeBundle)
+	// All referrers are listed (one request either way) and filtered here:
+	// some registries, go-containerregistry's among them, report the config
+	// media type as the artifact type, so a server-side filter would miss
+	// bundles attached the way cosign attaches them.
+	descs, err := v.client.Referrers(ctx, a.ref, "")
 	if errors.Is(err, oci.ErrNotFound) {
 		return
 	}
@@ -47,9 +72,7 @@ func (v *Verifier) bundles(ctx context.Context, p *policy, a *attempt) {
 	}
 	var cands []oci.Descriptor
 	for _, d := range descs {
-		// The registry may ignore the filter; descriptors without an
-		// artifact type are checked on their manifest.
-		if d.ArtifactType == "" || isBundleType(d.ArtifactType) {
+		if mayBeSignatureBundle(d) {
 			cands = append(cands, d)
 		}
 	}
@@ -67,6 +90,10 @@ func (v *Verifier) bundles(ctx context.Context, p *policy, a *attempt) {
 		}
 		candidate := "bundle " + string(d.Digest)
 		sig, err := v.bundleCandidate(ctx, a.ref, d)
+		if errors.Is(err, errNotBundle) {
+			a.found-- // another kind of referrer: not a signature
+			continue
+		}
 		if err != nil {
 			a.fail(candidate, err)
 			continue
@@ -84,7 +111,16 @@ func (v *Verifier) bundleCandidate(ctx context.Context, ref oci.Reference, d oci
 	if m.Subject == nil || m.Subject.Digest != ref.Digest {
 		return verify.Signature{}, fmt.Errorf("%w: referrer manifest does not name %s as its subject", ErrInvalidSignature, ref.Digest)
 	}
-	if len(m.Layers) != 1 || !isBundleType(m.Layers[0].MediaType) {
+	bundleLayers := 0
+	for _, l := range m.Layers {
+		if isBundleType(l.MediaType) {
+			bundleLayers++
+		}
+	}
+	if (m.ArtifactType != "" && !isBundleType(m.ArtifactType)) || bundleLayers == 0 {
+		return verify.Signature{}, errNotBundle
+	}
+	if len(m.Layers) != 1 {
 		return verify.Signature{}, fmt.Errorf("%w: referrer manifest must hold exactly one bundle layer, has %d layers", ErrInvalidSignature, len(m.Layers))
 	}
 	raw, err := v.fetch(ctx, ref, m.Layers[0])
@@ -140,7 +176,12 @@ func checkContent(b *sgbundle.Bundle, d oci.Digest) error {
 // VerifyBundle verifies one Sigstore bundle (its JSON) as a signature of
 // the artifact with digest d. It does no I/O. The returned Signature has no
 // Candidate and Verifier set.
-func (v *Verifier) VerifyBundle(ctx context.Context, d oci.Digest, bundleJSON []byte) (verify.Signature, error) {
+func (v *Verifier) VerifyBundle(ctx context.Context, d oci.Digest, bundleJSON []byte) (sig verify.Signature, err error) {
+	defer recoverInto(&err)
+	return v.verifyBundle(ctx, d, bundleJSON)
+}
+
+func (v *Verifier) verifyBundle(ctx context.Context, d oci.Digest, bundleJSON []byte) (verify.Signature, error) {
 	p, err := v.currentPolicy()
 	if err != nil {
 		return verify.Signature{}, err

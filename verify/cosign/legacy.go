@@ -14,6 +14,7 @@ import (
 	cosignoci "github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/verify"
@@ -112,7 +113,12 @@ func checkPayloadDigest(payload []byte, want oci.Digest) error {
 // simple-signing document) and annotations are the layer's annotations
 // (signature, certificate and chain, Rekor bundle, RFC 3161 timestamp). It
 // does no I/O. The returned Signature has no Candidate and Verifier set.
-func (v *Verifier) VerifyLegacySignature(ctx context.Context, d oci.Digest, payload []byte, annotations map[string]string) (verify.Signature, error) {
+func (v *Verifier) VerifyLegacySignature(ctx context.Context, d oci.Digest, payload []byte, annotations map[string]string) (sig verify.Signature, err error) {
+	defer recoverInto(&err)
+	return v.verifyLegacy(ctx, d, payload, annotations)
+}
+
+func (v *Verifier) verifyLegacy(ctx context.Context, d oci.Digest, payload []byte, annotations map[string]string) (verify.Signature, error) {
 	p, err := v.currentPolicy()
 	if err != nil {
 		return verify.Signature{}, err
@@ -154,6 +160,15 @@ func (v *Verifier) VerifyLegacySignature(ctx context.Context, d oci.Digest, payl
 			return verify.Signature{}, fmt.Errorf("%w: %s annotation: %w", ErrInvalidSignature, annotationTimestamp, err)
 		}
 		hasTimestamp = len(ts.SignedRFC3161Timestamp) > 0
+		if hasTimestamp && len(v.keys) == 0 && p.useTSA {
+			// Verified here first: cosign v2.6.5 indexes an empty result
+			// (a panic) when no timestamp verifies, and logs warnings.
+			raw, _ := base64.StdEncoding.DecodeString(b64sig)
+			entity := &timestampEntity{ts: ts.SignedRFC3161Timestamp, sig: raw}
+			if _, err := sgverify.VerifySignedTimestampWithThreshold(entity, p.tm, 1); err != nil {
+				return verify.Signature{}, fmt.Errorf("%w: RFC 3161 timestamp: %w", ErrInvalidSignature, err)
+			}
+		}
 		sopts = append(sopts, static.WithRFC3161Timestamp(ts))
 	}
 	sig, err := static.NewSignature(payload, b64sig, sopts...)
@@ -251,4 +266,31 @@ func (v *Verifier) legacyKeyless(ctx context.Context, p *policy, sig cosignoci.S
 		return verify.Signature{}, fmt.Errorf("%w: certificate: %w", ErrInvalidSignature, err)
 	}
 	return verify.Signature{Issuer: sum.Issuer, Subject: sum.SubjectAlternativeName}, nil
+}
+
+// timestampEntity presents a legacy signature's RFC 3161 timestamp to
+// sigstore-go: the timestamp covers the raw signature bytes.
+type timestampEntity struct {
+	sgverify.BaseSignedEntity
+	ts, sig []byte
+}
+
+func (e *timestampEntity) Timestamps() ([][]byte, error) { return [][]byte{e.ts}, nil }
+
+func (e *timestampEntity) SignatureContent() (sgverify.SignatureContent, error) {
+	return rawSignature(e.sig), nil
+}
+
+type rawSignature []byte
+
+func (s rawSignature) Signature() []byte                                         { return s }
+func (s rawSignature) EnvelopeContent() sgverify.EnvelopeContent                 { return nil }
+func (s rawSignature) MessageSignatureContent() sgverify.MessageSignatureContent { return nil }
+
+// recoverInto turns a panic in the Sigstore libraries, on input we could not
+// vet, into a rejection: hostile input must never crash the host program.
+func recoverInto(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: malformed signature material (verifier library panicked: %v)", ErrInvalidSignature, r)
+	}
 }

@@ -53,6 +53,7 @@ func LegacySignatureTag(d oci.Digest) string {
 type signOptions struct {
 	tlog    *Sigstore
 	noTlog  bool
+	noTS    bool
 	claimed oci.Digest
 }
 
@@ -78,6 +79,13 @@ func WithTransparencyLog(s *Sigstore) SignOption {
 // The default is described at [WithTransparencyLog].
 func WithoutTransparencyLog() SignOption {
 	return func(o *signOptions) error { o.noTlog = true; return nil }
+}
+
+// WithoutTimestamp leaves the RFC 3161 timestamp out of a keyless
+// signature, to test verifiers that must demand one. The default adds one
+// when the issuing Sigstore has a timestamp authority.
+func WithoutTimestamp() SignOption {
+	return func(o *signOptions) error { o.noTS = true; return nil }
 }
 
 // WithClaimedDigest makes the signed payload name d instead of the digest of
@@ -194,7 +202,7 @@ func SignLegacy(ctx context.Context, c *oci.Client, ref oci.Reference, s Signer,
 		}
 		ann[AnnotationBundle] = string(b)
 	}
-	if m.sigstore != nil {
+	if m.sigstore != nil && !o.noTS {
 		ts, err := m.sigstore.timestamp(sig)
 		if err != nil {
 			return oci.Descriptor{}, err
@@ -357,7 +365,7 @@ func BundleJSON(ctx context.Context, d oci.Digest, s Signer, opts ...SignOption)
 		}
 		b.VerificationMaterial.TlogEntries = []*protorekor.TransparencyLogEntry{tle}
 	}
-	if m.sigstore != nil {
+	if m.sigstore != nil && !o.noTS {
 		ts, err := m.sigstore.timestamp(sig)
 		if err != nil {
 			return nil, err
