@@ -125,6 +125,9 @@ func classify(t *testing.T, res *verify.Result, err error) outcome {
 func expect(t *testing.T, v verify.Verifier, ref oci.Reference, want outcome) (*verify.Result, error) {
 	t.Helper()
 	res, err := v.Verify(context.Background(), ref)
+	if testing.Verbose() && err != nil {
+		t.Logf("%s: %v", want, err)
+	}
 	if got := classify(t, res, err); got != want {
 		t.Fatalf("Verify(%s) = %s, want %s; err: %v", ref, got, want, err)
 	}
