@@ -14,6 +14,11 @@
 // process-wide registry would outlive the test that started it and couple
 // tests through shared tags.
 //
+// Go clients use Registry.Transport (trusts only this registry's CA) with
+// basic auth from Username and Password. CLI tools use Registry.Command or
+// Registry.CLIEnv: DOCKER_CONFIG for the credentials, SSL_CERT_FILE for the
+// CA, and TUF settings that keep cosign off the network.
+//
 // Distribution v3.1.2 does not implement the OCI 1.1 referrers API
 // (GET /v2/<name>/referrers/<digest> answers 404) and sends no OCI-Subject
 // header, so clients must use the referrers tag schema fallback against it.
@@ -36,6 +41,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +75,7 @@ type Registry struct {
 	ConfigFile      string         // the distribution config file the registry runs with
 	RootDirectory   string         // the registry's storage directory
 
+	dir  string // the registry's t.TempDir()
 	logs *capBuffer
 }
 
@@ -91,6 +98,44 @@ func (r *Registry) Transport() *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = r.TLSConfig()
 	return tr
+}
+
+// toolEnvDrop lists the variables CLIEnv replaces or removes: credentials
+// and trust settings that would point a tool at something other than this
+// registry.
+var toolEnvDrop = []string{"DOCKER_CONFIG=", "SSL_CERT_FILE=", "SSL_CERT_DIR=", "TUF_ROOT=", "TUF_MIRROR=", "TUF_ROOT_JSON=", "REGISTRY_AUTH_FILE="}
+
+// CLIEnv returns an environment for CLI tools (cosign, crane, oras) run
+// against this registry: the test's environment with DOCKER_CONFIG set to
+// DockerConfigDir (credentials), SSL_CERT_FILE set to CAFile (Go programs
+// then trust exactly this registry's CA), and cosign kept off the network:
+// TUF_ROOT is an empty directory and TUF_MIRROR a closed loopback port, so
+// cosign skips the public-good trusted root instead of fetching it (keyed
+// verification with --insecure-ignore-tlog=true needs none).
+func (r *Registry) CLIEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !slices.ContainsFunc(toolEnvDrop, func(p string) bool { return strings.HasPrefix(kv, p) }) {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"DOCKER_CONFIG="+r.DockerConfigDir,
+		"SSL_CERT_FILE="+r.CAFile,
+		"TUF_ROOT="+filepath.Join(r.dir, "tuf"),
+		"TUF_MIRROR=http://127.0.0.1:1",
+	)
+}
+
+// Command returns a command running the tool name (see Tool) with args, with
+// CLIEnv as its environment, killed when the test ends. Like Tool, it fails
+// or skips the test when the tool is missing.
+func (r *Registry) Command(t testing.TB, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), Tool(t, name), args...)
+	cmd.Env = r.CLIEnv()
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
 }
 
 // Logs returns what the registry printed so far (stdout and stderr, capped at
@@ -279,6 +324,7 @@ func prepare(dir string) (*Registry, error) {
 		return nil, err
 	}
 	r := &Registry{
+		dir:             dir,
 		Username:        "ocisource",
 		Password:        randomHex(16),
 		CAFile:          filepath.Join(dir, "ca.pem"),

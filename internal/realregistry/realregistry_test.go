@@ -16,6 +16,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -160,6 +163,75 @@ func TestIntegrationRegistryPushPullDelete(t *testing.T) {
 	}
 }
 
+// Distribution v3.1.2 has no OCI 1.1 referrers API: the endpoint answers 404
+// and clients fall back to the referrers tag schema (tag sha256-<hex>).
+func TestIntegrationRegistryReferrersFallback(t *testing.T) {
+	reg := realregistry.Start(t)
+	opts := []remote.Option{
+		remote.WithContext(t.Context()),
+		remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password}),
+		remote.WithTransport(reg.Transport()),
+	}
+	repo, err := name.NewRepository(reg.Repo("with/referrers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(repo.Tag("v1"), subject, opts...); err != nil {
+		t.Fatal(err)
+	}
+	subjectDesc, err := partial.Descriptor(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigBase, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	referrer := mutate.Subject(sigBase, *subjectDesc).(v1.Image)
+	referrerDigest, err := referrer.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(repo.Digest(referrerDigest.String()), referrer, opts...); err != nil {
+		t.Fatalf("push referrer: %v", err)
+	}
+
+	client := &http.Client{Transport: reg.Transport(), Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	status, _, body := get(t, client, reg.URL()+"/v2/with/referrers/referrers/"+subjectDesc.Digest.String(), reg.Username, reg.Password)
+	if status != http.StatusNotFound {
+		t.Errorf("GET referrers API: status %d (body %q), want 404: distribution v3.1.2 has no referrers API; if it now has one, update the package doc", status, body)
+	}
+
+	idx, err := remote.Referrers(repo.Digest(subjectDesc.Digest.String()), opts...)
+	if err != nil {
+		t.Fatalf("remote.Referrers: %v", err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []v1.Hash
+	for _, m := range im.Manifests {
+		got = append(got, m.Digest)
+	}
+	if diff := cmp.Diff([]v1.Hash{referrerDigest}, got); diff != "" {
+		t.Errorf("referrers found through the tag schema (-want +got):\n%s", diff)
+	}
+	tags, err := remote.List(repo, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fallback := strings.Replace(subjectDesc.Digest.String(), ":", "-", 1)
+	if diff := cmp.Diff([]string{fallback, "v1"}, tags); diff != "" {
+		t.Errorf("tags (-want +got):\n%s", diff)
+	}
+}
+
 func TestIntegrationRegistryDockerConfig(t *testing.T) {
 	reg := realregistry.Start(t)
 	t.Setenv("DOCKER_CONFIG", reg.DockerConfigDir)
@@ -289,5 +361,65 @@ func TestIntegrationRegistriesAreIsolated(t *testing.T) {
 	if _, err := remote.Get(ref, remote.WithContext(ctx), remote.WithTransport(a.Transport()),
 		remote.WithAuth(&authn.Basic{Username: b.Username, Password: b.Password})); err == nil {
 		t.Fatal("registry A accepted registry B's credentials")
+	}
+}
+
+// The cosign CLI signs and verifies against the registry with only CLIEnv:
+// credentials from the Docker config, trust from the CA file, no network.
+func TestIntegrationCosignCLI(t *testing.T) {
+	reg := realregistry.Start(t)
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(reg.Repo("signed:v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img, remote.WithContext(t.Context()), remote.WithTransport(reg.Transport()),
+		remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password})); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Repo("signed@" + digest.String())
+
+	work := t.TempDir()
+	cosign := func(args ...string) (string, error) {
+		cmd := reg.Command(t, "cosign", args...)
+		cmd.Dir = work
+		cmd.Env = append(cmd.Env, "COSIGN_PASSWORD=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	mustCosign := func(args ...string) string {
+		out, err := cosign(args...)
+		if err != nil {
+			t.Fatalf("cosign %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
+	}
+	mustCosign("generate-key-pair", "--output-key-prefix", "signer")
+	mustCosign("generate-key-pair", "--output-key-prefix", "other")
+	mustCosign("sign", "--yes", "--key", "signer.key", "--tlog-upload=false", ref)
+
+	out := mustCosign("verify", "--key", "signer.pub", "--insecure-ignore-tlog=true", ref)
+	if !strings.Contains(out, `"docker-manifest-digest":"`+digest.String()+`"`) {
+		t.Errorf("cosign verify output does not name %s:\n%s", digest, out)
+	}
+	if out, err := cosign("verify", "--key", "other.pub", "--insecure-ignore-tlog=true", ref); err == nil || !strings.Contains(out, "no matching signatures") {
+		t.Errorf("cosign verify with another key: err = %v, want a failure for no matching signatures:\n%s", err, out)
+	}
+
+	tags, err := remote.List(tag.Repository, remote.WithContext(t.Context()), remote.WithTransport(reg.Transport()),
+		remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigTag := strings.Replace(digest.String(), ":", "-", 1) + ".sig"
+	if diff := cmp.Diff([]string{sigTag, "v1"}, tags); diff != "" {
+		t.Errorf("tags after cosign sign (-want +got):\n%s", diff)
 	}
 }
