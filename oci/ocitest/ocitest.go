@@ -26,6 +26,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -405,4 +407,35 @@ func (c *countingWriter) Flush() {
 // ref ("<repo>:<tag>") and returns the manifest's descriptor.
 func (r *Registry) PushBytes(ctx context.Context, ref string, mediaType string, content []byte, opts ...oci.PushOption) (oci.Descriptor, error) {
 	return r.Client().Push(ctx, r.Ref(ref), oci.LayerFromBytes(mediaType, content), opts...)
+}
+
+// PushDir packs dir with [oci.LayerFromDir] and pushes it as a Flux-layout
+// artifact tagged ref ("<repo>:<tag>"), returning the manifest's descriptor.
+func (r *Registry) PushDir(ctx context.Context, ref string, dir string, opts ...oci.PushOption) (oci.Descriptor, error) {
+	layer, cleanup, err := oci.LayerFromDir(ctx, dir)
+	if err != nil {
+		return oci.Descriptor{}, err
+	}
+	defer cleanup()
+	return r.Client().Push(ctx, r.Ref(ref), layer, opts...)
+}
+
+// PushFiles writes files (slash-separated relative path -> content) to a
+// temporary directory and pushes it with [Registry.PushDir].
+func (r *Registry) PushFiles(ctx context.Context, ref string, files map[string]string, opts ...oci.PushOption) (oci.Descriptor, error) {
+	dir, err := os.MkdirTemp("", "ocitest-push-*")
+	if err != nil {
+		return oci.Descriptor{}, err
+	}
+	defer os.RemoveAll(dir)
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return oci.Descriptor{}, err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return oci.Descriptor{}, err
+		}
+	}
+	return r.PushDir(ctx, ref, dir, opts...)
 }
