@@ -1,0 +1,16 @@
+// Package verifytest is a test kit for signature verification: it generates
+// key pairs, runs a virtual Sigstore deployment in-process (sigstore-go's
+// pkg/testing/ca: certificate authority, Rekor log, timestamp authority) that
+// exports its trusted_root.json, and signs artifacts in a registry (typically
+// an oci/ocitest one) keyed or keyless, in cosign's legacy format or as a
+// Sigstore bundle, shaped exactly as cosign v2.6 attaches them.
+//
+// Nothing here uses the network besides the registry, and nothing needs a
+// *testing.T: functions return errors, so examples and tools can use them too.
+// The material is for tests only: keys are kept in memory and the virtual
+// Sigstore's certificate authority is valid for about an hour.
+//
+// Helpers that attach crafted material ([AppendLegacySignature],
+// [AttachBundle], [WithClaimedDigest], [WithoutTransparencyLog],
+// [WithoutTimestamp]) let tests check that a verifier rejects what it must.
+package verifytest
