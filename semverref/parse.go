@@ -1,6 +1,7 @@
 package semverref
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -18,8 +19,8 @@ type version struct {
 // parseTag accepts exactly the tags that Flux's version.ParseVersion accepts:
 // semver.StrictNewVersion of the tag without one leading "v", no longer than
 // semver.MaxVersionLen. With helm, "_" is read as "+" first. It does what
-// StrictNewVersion does without its allocations, because it runs on every tag
-// of a repository; the tests and FuzzParseTag compare the two.
+// StrictNewVersion does in one pass and without allocating, because it runs
+// on every tag of a repository; the tests and FuzzParseTag compare the two.
 func parseTag(tag string, helm bool) (v version, ok bool) {
 	if len(tag) > semver.MaxVersionLen {
 		return v, false
@@ -28,62 +29,61 @@ func parseTag(tag string, helm bool) (v version, ok bool) {
 	if len(s) > 0 && s[0] == 'v' {
 		s = s[1:]
 	}
-	if s == "" {
-		return v, false
-	}
 	v.text = s
-
-	// StrictNewVersion splits on the first two dots; the rest holds the
-	// patch, then "-pre", then "+meta", which may contain dots of their own.
-	i := strings.IndexByte(s, '.')
-	if i < 0 {
+	var i int
+	if v.major, i, ok = scanNumber(s, 0); !ok || i == len(s) || s[i] != '.' {
 		return v, false
 	}
-	majorText, s := s[:i], s[i+1:]
-	i = strings.IndexByte(s, '.')
-	if i < 0 {
+	if v.minor, i, ok = scanNumber(s, i+1); !ok || i == len(s) || s[i] != '.' {
 		return v, false
 	}
-	minorText, rest := s[:i], s[i+1:]
-
-	// Build metadata starts at the first "+" (or "_" read as "+").
-	for i := 0; i < len(rest); i++ {
-		if c := rest[i]; c == '+' || (helm && c == '_') {
-			v.meta, rest = rest[i+1:], rest[:i]
-			if !validIdentifiers(v.meta, false) {
-				return v, false
-			}
-			break
+	if v.patch, i, ok = scanNumber(s, i+1); !ok {
+		return v, false
+	}
+	// StrictNewVersion takes the build metadata from the first "+" after
+	// the second dot, then the pre-release from the first "-" before it; so
+	// the patch number ends the string or is followed by "-" or "+".
+	rest := s[i:]
+	if rest == "" {
+		return v, true
+	}
+	isPlus := func(c byte) bool { return c == '+' || (helm && c == '_') }
+	if rest[0] == '-' {
+		j := 1
+		for j < len(rest) && !isPlus(rest[j]) {
+			j++
 		}
-	}
-	// The pre-release starts at the first "-" of what remains.
-	if i := strings.IndexByte(rest, '-'); i >= 0 {
-		v.pre, rest = rest[i+1:], rest[:i]
+		v.pre, rest = rest[1:j], rest[j:]
 		if !validIdentifiers(v.pre, true) {
 			return v, false
 		}
-	}
-
-	var okM, okm, okp bool
-	v.major, okM = parseNumber(majorText)
-	v.minor, okm = parseNumber(minorText)
-	v.patch, okp = parseNumber(rest)
-	return v, okM && okm && okp
-}
-
-// parseNumber parses a major, minor or patch number: decimal digits only, no
-// leading zero, at most math.MaxUint64.
-func parseNumber(s string) (uint64, bool) {
-	if s == "" || (len(s) > 1 && s[0] == '0') {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
+		if rest == "" {
+			return v, true
 		}
 	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	return n, err == nil
+	if !isPlus(rest[0]) {
+		return v, false
+	}
+	v.meta = rest[1:]
+	return v, validIdentifiers(v.meta, false)
+}
+
+// scanNumber reads the decimal number at s[i:] as StrictNewVersion reads a
+// major, minor or patch: at least one digit, no leading zero, at most
+// math.MaxUint64. end is the index after the last digit.
+func scanNumber(s string, i int) (n uint64, end int, ok bool) {
+	start := i
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		d := uint64(s[i] - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, i, false
+		}
+		n = n*10 + d
+	}
+	if i == start || (s[start] == '0' && i-start > 1) {
+		return 0, i, false
+	}
+	return n, i, true
 }
 
 // validIdentifiers checks dot-separated identifiers as Masterminds'

@@ -106,6 +106,7 @@ type Option func(*options) error
 
 type options struct {
 	filter      *regexp.Regexp
+	filterExpr  string
 	filterSet   bool
 	prereleases bool
 	helmTags    bool
@@ -124,11 +125,11 @@ func WithFilter(expr string) Option {
 		if expr == "" {
 			return nil
 		}
-		re, err := regexp.Compile(expr)
+		re, err := compileFilter(expr)
 		if err != nil {
 			return fmt.Errorf("%w %q: %w", ErrInvalidFilter, expr, err)
 		}
-		o.filter = re
+		o.filter, o.filterExpr = re, expr
 		return nil
 	}
 }
@@ -168,6 +169,10 @@ type Selector struct {
 	// so a pre-release is rejected without asking Masterminds (which would
 	// build an error message to say so).
 	skipPre bool
+	// spans bound the versions the constraint can accept, when bounded
+	// (see bounds.go).
+	spans   []span
+	bounded bool
 }
 
 // Compile parses the Masterminds semver v3 constraint (such as "~1.0",
@@ -193,14 +198,13 @@ func Compile(constraint string, opts ...Option) (*Selector, error) {
 	cs.IncludePrerelease = o.prereleases
 	s := &Selector{
 		constraint: constraint,
+		filterExpr: o.filterExpr,
 		cs:         cs,
 		filter:     o.filter,
 		helmTags:   o.helmTags,
 		skipPre:    !o.prereleases && !namesPrerelease(constraint),
 	}
-	if o.filter != nil {
-		s.filterExpr = o.filter.String()
-	}
+	s.spans, s.bounded = spansOf(cs)
 	return s, nil
 }
 
@@ -240,24 +244,20 @@ func Resolve(tags []string, constraint string, opts ...Option) (string, error) {
 // is returned exactly as it appears in tags.
 func (s *Selector) Select(tags []string) (string, error) {
 	var (
-		best       version
-		bestTag    string
-		found      bool
-		candidates int
-		skippedPre int
+		best    version
+		bestTag string
+		found   bool
 	)
 	for _, tag := range tags {
-		if isCosignTag(tag) {
-			continue
-		}
+		// A cosign tag is never a version; the check keeps it so should
+		// parseTag ever become more lenient.
 		v, ok := parseTag(tag, s.helmTags)
-		if !ok {
+		if !ok || isCosignTag(tag) {
 			continue
 		}
 		// The result is the maximum of a total order (precedence, then the
 		// byte-wise smaller tag), so a tag that cannot beat the current best
-		// is skipped before the costlier filter and constraint checks. When
-		// nothing matches, no tag was skipped here and the counts are exact.
+		// is skipped before the costlier checks.
 		c := 1
 		if found {
 			c = compareVersions(&v, &best)
@@ -265,40 +265,50 @@ func (s *Selector) Select(tags []string) (string, error) {
 				continue
 			}
 		}
+		if c > 0 {
+			// Cheap rejections first; the constraint ignores build
+			// metadata and the "v", so a tag with the precedence of the
+			// best (c == 0) satisfies it too.
+			if v.pre != "" && s.skipPre {
+				continue
+			}
+			if s.bounded && !within(s.spans, &v) {
+				continue
+			}
+		}
 		if s.filter != nil && !s.filter.MatchString(tag) {
 			continue
 		}
-		candidates++
-		if c == 0 {
-			// Same precedence as a tag that satisfies the constraint: the
-			// constraint ignores build metadata and the "v", so this one
-			// does too.
-			bestTag = tag
-			continue
-		}
-		if v.pre != "" && s.skipPre {
-			skippedPre++
-			continue
-		}
-		if !s.check(tag, &v) {
+		if c > 0 && !s.check(&v) {
 			continue
 		}
 		best, bestTag, found = v, tag, true
 	}
 	if !found {
-		return "", &NoMatchError{
-			Constraint:  s.constraint,
-			Filter:      s.filterExpr,
-			Seen:        len(tags),
-			Candidates:  candidates,
-			Prereleases: skippedPre,
-		}
+		return "", s.noMatch(tags)
 	}
 	return bestTag, nil
 }
 
-// check asks Masterminds whether the version of tag satisfies the constraint.
-func (s *Selector) check(tag string, v *version) bool {
+// noMatch counts what Select saw, for the error. Select does not count as it
+// goes, so that the path that finds a tag does no extra work.
+func (s *Selector) noMatch(tags []string) error {
+	e := &NoMatchError{Constraint: s.constraint, Filter: s.filterExpr, Seen: len(tags)}
+	for _, tag := range tags {
+		v, ok := parseTag(tag, s.helmTags)
+		if !ok || isCosignTag(tag) || (s.filter != nil && !s.filter.MatchString(tag)) {
+			continue
+		}
+		e.Candidates++
+		if v.pre != "" && s.skipPre {
+			e.Prereleases++
+		}
+	}
+	return e
+}
+
+// check asks Masterminds whether v satisfies the constraint.
+func (s *Selector) check(v *version) bool {
 	text := v.text
 	if s.helmTags && strings.IndexByte(text, '_') >= 0 {
 		text = strings.ReplaceAll(text, "_", "+")
