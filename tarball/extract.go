@@ -458,6 +458,10 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	if hdr.Typeflag != tar.TypeDir && strings.HasSuffix(hdr.Name, "/") {
 		return invalid("name of a non-directory ends in a slash")
 	}
+	if x.excluded(parts, hdr.Typeflag == tar.TypeDir) {
+		x.stats.Skipped++
+		return nil
+	}
 	rel := strings.Join(parts, "/")
 	perm := fs.FileMode(hdr.Mode) & fs.ModePerm
 

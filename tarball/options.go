@@ -111,6 +111,7 @@ type options struct {
 	sync                          bool
 	progress                      func(Stats)
 	beforeCommit                  func(dir string) error
+	exclude                       []ignoreRule
 }
 
 func defaultOptions() options {

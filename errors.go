@@ -1,0 +1,55 @@
+package ocisource
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Phase sentinels. Every error [Fetcher.Fetch] returns is a [*FetchError]
+// that matches exactly one of them with [errors.Is], so a controller can map
+// failures to conditions the way Flux's OCIRepository does:
+//
+//	ErrInvalidSource    -> Stalled / InvalidURL: fix the Source, retrying won't help
+//	ErrFetchFailed      -> Ready=False, reason OCIPullFailed (or OCIArtifactLayerOperationFailed)
+//	ErrVerification     -> SourceVerified=False, reason VerificationError
+//	ErrStorageFailed    -> Ready=False, reason StorageOperationFailed
+//
+// The underlying cause stays reachable too: errors.Is(err, oci.ErrUnauthorized),
+// errors.As(err, &verificationError), errors.Is(err, tarball.ErrInsecurePath) ...
+var (
+	// ErrInvalidSource reports a Source that cannot be used as given.
+	ErrInvalidSource = errors.New("invalid source")
+	// ErrFetchFailed reports a failure to resolve or download the artifact,
+	// or an artifact without the requested layer.
+	ErrFetchFailed = errors.New("fetch failed")
+	// ErrVerification reports an artifact whose signatures could not be
+	// verified (none found, or none acceptable).
+	ErrVerification = errors.New("verification failed")
+	// ErrStorageFailed reports a failure to write the content to the target
+	// directory, including archives refused as unsafe or over a limit.
+	ErrStorageFailed = errors.New("storage failed")
+)
+
+// FetchError is the error type of [Fetcher.Fetch].
+type FetchError struct {
+	// Phase is one of ErrInvalidSource, ErrFetchFailed, ErrVerification, ErrStorageFailed.
+	Phase error
+	// URL is the source URL.
+	URL string
+	// Revision is the revision being fetched, when it was known.
+	Revision string
+	// Err is the cause.
+	Err error
+}
+
+// Error implements error.
+func (e *FetchError) Error() string {
+	s := fmt.Sprintf("ocisource: %v for %s", e.Phase, e.URL)
+	if e.Revision != "" {
+		s += " (" + e.Revision + ")"
+	}
+	return s + ": " + e.Err.Error()
+}
+
+// Unwrap returns the phase sentinel and the cause.
+func (e *FetchError) Unwrap() []error { return []error{e.Phase, e.Err} }

@@ -1,0 +1,99 @@
+package ocisource
+
+import (
+	"fmt"
+
+	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/verify"
+)
+
+// Source says which artifact to fetch and how to check and unpack it. It
+// mirrors the spec of Flux's OCIRepository.
+type Source struct {
+	// URL is "oci://host[:port]/repository", without tag or digest.
+	URL string
+	// Ref picks the artifact; the zero value means the tag "latest".
+	Ref Ref
+	// Layer picks the layer and what to do with it; the zero value extracts
+	// the first layer.
+	Layer LayerSelector
+	// Ignore lists gitignore-style patterns of paths not to write (for
+	// extract); the default writes everything.
+	Ignore []string
+	// Verifier, when set, must accept the artifact's digest before any byte of
+	// content is written. The default verifies nothing.
+	Verifier verify.Verifier
+}
+
+// Ref picks an artifact. The first non-empty field wins in this order:
+// Digest, SemVer (with SemVerFilter), Tag; all empty means the tag "latest".
+type Ref struct {
+	// Digest pins the artifact ("sha256:<hex>").
+	Digest string
+	// SemVer is a Masterminds semver constraint (">=1.0.0 <2.0.0", "~1.2");
+	// the highest matching tag wins.
+	SemVer string
+	// SemVerFilter is a regular expression tags must match before SemVer is applied.
+	SemVerFilter string
+	// Tag names a tag.
+	Tag string
+}
+
+// LayerOperation is what [Fetcher.Fetch] does with the selected layer.
+type LayerOperation string
+
+const (
+	// LayerExtract unpacks the layer (a tar or tar+gzip archive) into the
+	// target directory. It is the default.
+	LayerExtract LayerOperation = "extract"
+	// LayerCopy writes the layer as it is, as one file in the target
+	// directory, named by its org.opencontainers.image.title annotation or
+	// "layer" when it has none (or an unsafe one).
+	LayerCopy LayerOperation = "copy"
+)
+
+// LayerSelector picks the layer to fetch.
+type LayerSelector struct {
+	// MediaType selects the first layer of this media type; "" selects the first layer.
+	MediaType string
+	// Operation is LayerExtract (default) or LayerCopy.
+	Operation LayerOperation
+}
+
+// parsed is a validated Source.
+type parsed struct {
+	repo oci.Reference
+	op   LayerOperation
+}
+
+func (s Source) parse() (parsed, error) {
+	repo, err := oci.ParseURL(s.URL)
+	if err != nil {
+		return parsed{}, err
+	}
+	if repo.Tag != "" || repo.Digest != "" {
+		return parsed{}, fmt.Errorf("URL %q must not carry a tag or digest: set Source.Ref", s.URL)
+	}
+	if s.Ref.Digest != "" {
+		d, err := oci.ParseDigest(s.Ref.Digest)
+		if err != nil {
+			return parsed{}, fmt.Errorf("Ref.Digest: %w", err)
+		}
+		repo.Digest = d
+	}
+	if s.Ref.SemVerFilter != "" && s.Ref.SemVer == "" {
+		return parsed{}, fmt.Errorf("Ref.SemVerFilter %q needs Ref.SemVer", s.Ref.SemVerFilter)
+	}
+	op := s.Layer.Operation
+	switch op {
+	case "":
+		op = LayerExtract
+	case LayerExtract, LayerCopy:
+	default:
+		return parsed{}, fmt.Errorf("Layer.Operation %q: want %q or %q", op, LayerExtract, LayerCopy)
+	}
+	if op == LayerCopy && len(s.Ignore) > 0 {
+		return parsed{}, fmt.Errorf("Ignore patterns apply to %q, not %q", LayerExtract, LayerCopy)
+	}
+	return parsed{repo: repo, op: op}, nil
+}
