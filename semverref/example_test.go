@@ -66,5 +66,5 @@ func ExampleNoMatchError() {
 	fmt.Println(err)
 	// Output:
 	// true 3 2 1
-	// semverref: no tag matches constraint ">=2.0.0": 3 tags seen, 2 of them semantic versions; 1 pre-releases were skipped: name a pre-release in the constraint (e.g. ">=1.0.0-0") or use WithPrereleases to include them
+	// semverref: no tag matches constraint ">=2.0.0": 3 tags seen, 2 of them semantic versions; 1 pre-release was skipped: name a pre-release in the constraint (e.g. ">=1.0.0-0") or use WithPrereleases to include them
 }

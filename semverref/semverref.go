@@ -92,8 +92,14 @@ func (e *NoMatchError) Error() string {
 	default:
 		fmt.Fprintf(&b, ": %d tags seen, %d of them semantic versions", e.Seen, e.Candidates)
 	}
+	switch {
+	case e.Prereleases == 1:
+		b.WriteString("; 1 pre-release was skipped")
+	case e.Prereleases > 1:
+		fmt.Fprintf(&b, "; %d pre-releases were skipped", e.Prereleases)
+	}
 	if e.Prereleases > 0 {
-		fmt.Fprintf(&b, "; %d pre-releases were skipped: name a pre-release in the constraint (e.g. \">=1.0.0-0\") or use WithPrereleases to include them", e.Prereleases)
+		b.WriteString(": name a pre-release in the constraint (e.g. \">=1.0.0-0\") or use WithPrereleases to include them")
 	}
 	return b.String()
 }
@@ -176,8 +182,10 @@ type Selector struct {
 }
 
 // Compile parses the Masterminds semver v3 constraint (such as "~1.0",
-// ">=1.2.0 <2.0.0", "^2 || ^3", "*") and the options. Errors wrap
-// ErrInvalidConstraint, ErrInvalidFilter or ErrInvalidOption.
+// ">=1.2.0 <2.0.0", "1.0 - 2.0", "^2 || ^3", "*") and the options. An empty
+// constraint is an error rather than "anything": "*" asks for the latest
+// release. Errors wrap ErrInvalidConstraint, ErrInvalidFilter or
+// ErrInvalidOption.
 func Compile(constraint string, opts ...Option) (*Selector, error) {
 	var o options
 	for _, opt := range opts {

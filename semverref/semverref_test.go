@@ -222,7 +222,12 @@ func TestErrorMessages(t *testing.T) {
 		{
 			name: "no match", tags: []string{"1.0.0", "latest", "2.0.0-rc.1"}, constraint: ">=2.0.0",
 			want: `semverref: no tag matches constraint ">=2.0.0": 3 tags seen, 2 of them semantic versions; ` +
-				`1 pre-releases were skipped: name a pre-release in the constraint (e.g. ">=1.0.0-0") or use WithPrereleases to include them`,
+				`1 pre-release was skipped: name a pre-release in the constraint (e.g. ">=1.0.0-0") or use WithPrereleases to include them`,
+		},
+		{
+			name: "no match, only pre-releases", tags: []string{"1.0.0-rc.1", "2.0.0-rc.1"}, constraint: "*",
+			want: `semverref: no tag matches constraint "*": 2 tags seen, 2 of them semantic versions; ` +
+				`2 pre-releases were skipped: name a pre-release in the constraint (e.g. ">=1.0.0-0") or use WithPrereleases to include them`,
 		},
 		{
 			name: "no match with filter", tags: []string{"1.0.0", "v1.0.0", "main"}, constraint: ">=2", opts: opts(semverref.WithFilter("^v")),
