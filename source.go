@@ -93,7 +93,7 @@ func (s Source) parse() (parsed, error) {
 		return parsed{}, fmt.Errorf("Layer.Operation %q: want %q or %q", op, LayerExtract, LayerCopy)
 	}
 	if op == LayerCopy && len(s.Ignore) > 0 {
-		return parsed{}, fmt.Errorf("Ignore patterns apply to %q, not %q", LayerExtract, LayerCopy)
+		return parsed{}, fmt.Errorf("ignore patterns apply to %q, not %q", LayerExtract, LayerCopy)
 	}
 	return parsed{repo: repo, op: op}, nil
 }
