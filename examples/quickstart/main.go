@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -28,12 +29,12 @@ import (
 )
 
 func main() {
-	if err := run(context.Background()); err != nil {
+	if err := run(context.Background(), os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context) error {
+func run(ctx context.Context, w io.Writer) error {
 	work, err := os.MkdirTemp("", "ocisource-quickstart-*")
 	if err != nil {
 		return err
@@ -45,7 +46,7 @@ func run(ctx context.Context) error {
 	defer reg.Close()
 	client := reg.Client()
 	url := reg.URL("manifests/podinfo")
-	fmt.Printf("registry   %s (in memory)\n", reg.Host())
+	fmt.Fprintf(w, "registry   %s (in memory)\n", reg.Host())
 
 	// 2. Push two releases, as `flux push artifact` would.
 	for _, version := range []string{"6.5.0", "6.6.0"} {
@@ -58,7 +59,7 @@ func run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("pushed     %s:%s -> %s\n", url, version, short(d.Digest))
+		fmt.Fprintf(w, "pushed     %s:%s -> %s\n", url, version, short(d.Digest))
 	}
 
 	// 3. Sign 6.6.0 twice: with a key pair (cosign's legacy .sig format), and
@@ -87,7 +88,7 @@ func run(ctx context.Context) error {
 	if _, err := verifytest.SignBundle(ctx, client, pinned, ci, verifytest.WithTransparencyLog(sigstore)); err != nil {
 		return err
 	}
-	fmt.Printf("signed     6.6.0 with key %s… and keylessly as %s\n", key.KeyID()[:12], ci.Subject())
+	fmt.Fprintf(w, "signed     6.6.0 with key %s… and keylessly as %s\n", key.KeyID()[:12], ci.Subject())
 
 	// 4. The policy: the key AND the CI identity, through the trusted root of
 	//    the (virtual, private) Sigstore deployment: no public-good, no network.
@@ -120,13 +121,13 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("fetched    %s (semver %q)\n", shortRev(art.Revision), src.Ref.SemVer)
+	fmt.Fprintf(w, "fetched    %s (semver %q)\n", shortRev(art.Revision), src.Ref.SemVer)
 	for _, s := range art.Verification.Signatures {
-		fmt.Printf("  verified %-6s signature by %s\n", s.Format, signer(s))
+		fmt.Fprintf(w, "  verified %-6s signature by %s\n", s.Format, signer(s))
 	}
-	fmt.Printf("  source   %s @ %s\n", art.Source(), art.SourceRevision())
-	fmt.Printf("  wrote    %d files, %d bytes into %s\n", art.Stats.Files, art.Stats.Bytes, filepath.Base(dir))
-	printTree(dir)
+	fmt.Fprintf(w, "  source   %s @ %s\n", art.Source(), art.SourceRevision())
+	fmt.Fprintf(w, "  wrote    %d files, %d bytes into %s\n", art.Stats.Files, art.Stats.Bytes, filepath.Base(dir))
+	printTree(w, dir)
 
 	// 6. An attacker pushes 6.7.0, signed with their own key: the semver range
 	//    now picks it, verification refuses it, and the directory keeps 6.6.0.
@@ -144,14 +145,14 @@ func run(ctx context.Context) error {
 		return err
 	}
 	_, err = fetcher.Fetch(ctx, src, dir)
-	fmt.Printf("tampered   6.7.0 signed by an unknown key: rejected=%v (verification failed: %v)\n", err != nil, errors.Is(err, ocisource.ErrVerification))
+	fmt.Fprintf(w, "tampered   6.7.0 signed by an unknown key: rejected=%v (verification failed: %v)\n", err != nil, errors.Is(err, ocisource.ErrVerification))
 	var verr *verify.VerificationError
 	if errors.As(err, &verr) {
 		for _, f := range verr.Failures {
-			fmt.Printf("  reason   %s\n", firstLine(f))
+			fmt.Fprintf(w, "  reason   %s\n", firstLine(f))
 		}
 	}
-	printTree(dir)
+	printTree(w, dir)
 
 	// 7. A registry that serves altered bytes for the signed release is
 	//    caught by the digest check, before anything replaces the content.
@@ -163,7 +164,7 @@ func run(ctx context.Context) error {
 	reg.Inject(ocitest.Fault{Method: http.MethodGet, PathContains: "/blobs/" + string(m.Layers[0].Digest), Body: altered, Times: 1})
 	pinnedSrc := ocisource.Source{URL: url, Ref: ocisource.Ref{Digest: string(desc.Digest)}, Verifier: policy}
 	_, err = fetcher.Fetch(ctx, pinnedSrc, filepath.Join(work, "pinned"))
-	fmt.Printf("altered    blob for 6.6.0: rejected=%v (digest mismatch: %v)\n", err != nil, errors.Is(err, oci.ErrDigestMismatch))
+	fmt.Fprintf(w, "altered    blob for 6.6.0: rejected=%v (digest mismatch: %v)\n", err != nil, errors.Is(err, oci.ErrDigestMismatch))
 
 	// 8. Fetching 6.6.0 again downloads nothing.
 	reg.ResetRequests()
@@ -171,7 +172,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("refetched  %s from cache=%v with %d HTTP request(s)\n", shortRev(art.Revision), art.FromCache, len(reg.Requests()))
+	fmt.Fprintf(w, "refetched  %s from cache=%v with %d HTTP request(s)\n", shortRev(art.Revision), art.FromCache, len(reg.Requests()))
 	return nil
 }
 
@@ -199,7 +200,7 @@ func firstLine(v fmt.Stringer) string {
 	return s
 }
 
-func printTree(dir string) {
+func printTree(w io.Writer, dir string) {
 	var files []string
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
@@ -216,5 +217,5 @@ func printTree(dir string) {
 		return nil
 	})
 	sort.Strings(files)
-	fmt.Println(strings.Join(files, "\n"))
+	fmt.Fprintln(w, strings.Join(files, "\n"))
 }
