@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/ocisource/ocisource"
+	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/verify"
+	"github.com/ocisource/ocisource/verify/cosign"
+)
+
+// userAgent identifies ocifetch to registries.
+const userAgent = "ocifetch (" + oci.DefaultUserAgent + ")"
+
+// fetch builds the client, verifier and fetcher from c, fetches, and reports.
+func (c *config) fetch(ctx context.Context, stdout, stderr io.Writer) int {
+	var logger *slog.Logger
+	if c.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	client, err := c.client(logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "ocifetch: %v\n", err)
+		return exitUsage
+	}
+	verifier, err := c.verifier(client)
+	if err != nil {
+		fmt.Fprintf(stderr, "ocifetch: %v\n", err)
+		return exitUsage
+	}
+
+	var bar *progressBar
+	if c.showProgress(stderr) {
+		bar = newProgressBar(stderr)
+	}
+	opts := []ocisource.Option{ocisource.WithClient(client)}
+	if bar != nil {
+		opts = append(opts, ocisource.WithProgress(bar.update))
+	}
+	if logger != nil {
+		opts = append(opts, ocisource.WithLogger(logger))
+	}
+	fetcher, err := ocisource.NewFetcher(opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "ocifetch: %v\n", err)
+		return exitUsage
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	art, err := fetcher.Fetch(ctx, c.source(verifier), c.out)
+	if bar != nil {
+		bar.finish()
+	}
+	if err != nil {
+		code := exitCode(ctx, err)
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+			fmt.Fprintf(stderr, "ocifetch: timed out after %v (raise --timeout): %v\n", c.timeout, err)
+		case errors.Is(ctx.Err(), context.Canceled):
+			fmt.Fprintf(stderr, "ocifetch: interrupted: %v\n", err)
+		default:
+			fmt.Fprintf(stderr, "ocifetch: %v\n", err)
+		}
+		return code
+	}
+	switch {
+	case c.json:
+		if err := writeJSON(stdout, art); err != nil {
+			fmt.Fprintf(stderr, "ocifetch: writing the result: %v\n", err)
+			return exitStorage
+		}
+	case !c.quiet:
+		writeSummary(stdout, art, ocisource.LayerOperation(c.operation), verifier != nil)
+	}
+	return exitOK
+}
+
+// exitCode maps a Fetch error to the command's exit code. A fetch that ran
+// out of time (or was interrupted) is a fetch failure wherever it stopped,
+// even during verification: it says nothing about the signatures.
+func exitCode(ctx context.Context, err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), ctx.Err() != nil:
+		return exitFetchFailed
+	case errors.Is(err, ocisource.ErrInvalidSource):
+		return exitUsage
+	case errors.Is(err, ocisource.ErrVerification):
+		return exitVerification
+	case errors.Is(err, ocisource.ErrStorageFailed):
+		return exitStorage
+	default: // ocisource.ErrFetchFailed, and anything unforeseen
+		return exitFetchFailed
+	}
+}
+
+// client builds the registry client from the flags.
+func (c *config) client(logger *slog.Logger) (*oci.Client, error) {
+	opts := []oci.Option{oci.WithUserAgent(userAgent)}
+	if c.insecure {
+		opts = append(opts, oci.WithInsecure())
+	}
+	if c.caFile != "" {
+		opts = append(opts, oci.WithCAFile(c.caFile))
+	}
+	if c.clientCert != "" {
+		opts = append(opts, oci.WithClientCertificate(c.clientCert, c.clientKey))
+	}
+	if c.dockerConfig != "" {
+		opts = append(opts, oci.WithDockerConfig(c.dockerConfig))
+	}
+	if logger != nil {
+		opts = append(opts, oci.WithLogger(logger))
+	}
+	client, err := oci.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("registry options: %w", err)
+	}
+	return client, nil
+}
+
+// verifier builds the cosign verifier from the flags, or returns nil when no
+// verification was asked for.
+func (c *config) verifier(client *oci.Client) (verify.Verifier, error) {
+	if len(c.keys) == 0 && !c.keyless {
+		return nil, nil
+	}
+	opts := []cosign.Option{cosign.WithClient(client), cosign.WithName(c.policyName)}
+	if len(c.keys) > 0 {
+		opts = append(opts, cosign.WithKeyFiles(c.keys...))
+	}
+	if c.trustedRoot != "" {
+		opts = append(opts, cosign.WithTrustedRootFile(c.trustedRoot))
+	}
+	if c.publicGood {
+		opts = append(opts, cosign.WithPublicGoodTUF(""))
+	}
+	if c.keyless {
+		opts = append(opts, cosign.WithIdentities(cosign.Identity{
+			Issuer: c.issuer, IssuerRegExp: c.issuerRE,
+			Subject: c.identity, SubjectRegExp: c.identityRE,
+		}))
+	}
+	v, err := cosign.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("verification options: %w", err)
+	}
+	return v, nil
+}
+
+// source builds the ocisource.Source from the flags.
+func (c *config) source(v verify.Verifier) ocisource.Source {
+	return ocisource.Source{
+		URL:      c.url,
+		Ref:      ocisource.Ref{Digest: c.digest, SemVer: c.semver, SemVerFilter: c.filter, Tag: c.tag},
+		Layer:    ocisource.LayerSelector{MediaType: c.mediaType, Operation: ocisource.LayerOperation(c.operation)},
+		Ignore:   c.ignore,
+		Verifier: v,
+	}
+}
+
+// showProgress says whether to draw the progress bar: as --progress says,
+// else when stderr is a terminal, not --quiet and not --verbose (whose log
+// lines would tear the bar).
+func (c *config) showProgress(stderr io.Writer) bool {
+	if c.progress.set {
+		return c.progress.value
+	}
+	return !c.quiet && !c.verbose && isTerminal(stderr)
+}
+
+// isTerminal reports whether w is a character device, without a dependency.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// writeSummary prints the human summary of a successful fetch.
+func writeSummary(w io.Writer, a *ocisource.Artifact, op ocisource.LayerOperation, verifying bool) {
+	if a.FromCache {
+		fmt.Fprintf(w, "Up to date: %s in %s\n", a.URL, a.Dir)
+	} else {
+		fmt.Fprintf(w, "Fetched %s into %s\n", a.URL, a.Dir)
+	}
+	row := func(k, format string, args ...any) { fmt.Fprintf(w, "  %-10s %s\n", k, fmt.Sprintf(format, args...)) }
+	row("revision", "%s", a.Revision)
+	row("digest", "%s", a.Digest)
+	if src := a.Source(); src != "" {
+		if rev := a.SourceRevision(); rev != "" {
+			src += " @ " + rev
+		}
+		row("source", "%s", src)
+	}
+	switch {
+	case a.Verification != nil:
+		when := ""
+		if a.FromCache {
+			when = " (when first fetched)"
+		}
+		for _, s := range a.Verification.Signatures {
+			row("verified", "%s signature by %s%s%s", s.Format, signer(s), tlog(s), when)
+		}
+	case !verifying:
+		row("verified", "no: signatures not checked (give --key or the --certificate-* flags)")
+	}
+	verb := "extracted"
+	if op == ocisource.LayerCopy {
+		verb = "copied"
+	}
+	row("content", "%d files, %s (%s from a %s layer of %s)", a.Stats.Files, humanBytes(a.Stats.Bytes), verb, humanBytes(a.Size), a.Layer.MediaType)
+	if a.FromCache {
+		row("cache", "hit: unchanged, nothing downloaded")
+	} else {
+		row("cache", "miss: downloaded %s", humanBytes(a.Size))
+	}
+}
+
+func signer(s verify.Signature) string {
+	if s.KeyID != "" {
+		return "key " + shorten(s.KeyID, 16)
+	}
+	return fmt.Sprintf("%s (issuer %s)", s.Subject, s.Issuer)
+}
+
+func tlog(s verify.Signature) string {
+	if s.Tlog == nil {
+		return ""
+	}
+	return fmt.Sprintf(", tlog index %d at %s", s.Tlog.LogIndex, s.Tlog.IntegratedTime.UTC().Format(time.RFC3339))
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// humanBytes formats n in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// jsonArtifact is what --json prints: the Artifact's own JSON fields (url,
+// revision, digest, tag, layer, size, metadata), with verification and stats
+// in lowerCamelCase with formats as words, plus what the Artifact keeps out of
+// its JSON: fromCache and dir.
+type jsonArtifact struct {
+	*ocisource.Artifact
+	Verification *jsonVerification `json:"verification,omitempty"`
+	Stats        jsonStats         `json:"stats"`
+	FromCache    bool              `json:"fromCache"`
+	Dir          string            `json:"dir"`
+}
+
+type jsonVerification struct {
+	Signatures []jsonSignature `json:"signatures"`
+}
+
+type jsonSignature struct {
+	Verifier  string    `json:"verifier"`
+	Format    string    `json:"format"`
+	Candidate string    `json:"candidate,omitempty"`
+	KeyID     string    `json:"keyID,omitempty"`
+	Issuer    string    `json:"issuer,omitempty"`
+	Subject   string    `json:"subject,omitempty"`
+	Tlog      *jsonTlog `json:"tlog,omitempty"`
+}
+
+type jsonTlog struct {
+	LogIndex       int64     `json:"logIndex"`
+	IntegratedTime time.Time `json:"integratedTime"`
+	LogID          string    `json:"logID"`
+}
+
+type jsonStats struct {
+	Files     int64 `json:"files"`
+	Dirs      int64 `json:"dirs"`
+	Symlinks  int64 `json:"symlinks"`
+	Hardlinks int64 `json:"hardlinks"`
+	Skipped   int64 `json:"skipped"`
+	Bytes     int64 `json:"bytes"`
+}
+
+func writeJSON(w io.Writer, a *ocisource.Artifact) error {
+	out := jsonArtifact{
+		Artifact:  a,
+		FromCache: a.FromCache,
+		Dir:       a.Dir,
+		Stats: jsonStats{Files: a.Stats.Files, Dirs: a.Stats.Dirs, Symlinks: a.Stats.Symlinks,
+			Hardlinks: a.Stats.Hardlinks, Skipped: a.Stats.Skipped, Bytes: a.Stats.Bytes},
+	}
+	if a.Verification != nil {
+		out.Verification = &jsonVerification{Signatures: []jsonSignature{}}
+		for _, s := range a.Verification.Signatures {
+			js := jsonSignature{Verifier: s.Verifier, Format: s.Format.String(), Candidate: s.Candidate,
+				KeyID: s.KeyID, Issuer: s.Issuer, Subject: s.Subject}
+			if s.Tlog != nil {
+				js.Tlog = &jsonTlog{LogIndex: s.Tlog.LogIndex, IntegratedTime: s.Tlog.IntegratedTime.UTC(), LogID: s.Tlog.LogID}
+			}
+			out.Verification.Signatures = append(out.Verification.Signatures, js)
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

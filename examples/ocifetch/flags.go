@@ -1,0 +1,309 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ocisource/ocisource"
+	"github.com/ocisource/ocisource/oci"
+)
+
+// helpText is printed by --help. TestHelpNamesEveryFlag keeps it in step
+// with the flags parseFlags defines.
+const helpText = `ocifetch fetches an OCI artifact into a directory after verifying its
+cosign signatures, the way Flux's OCIRepository does.
+
+Usage:
+  ocifetch --url oci://HOST/REPO [reference] [verification] [registry] --out DIR
+
+Source:
+  --url URL                  artifact repository, oci://host[:port]/repository (required)
+  --out DIR                  directory to fetch into; replaced as a whole, and only
+                             when the fetch succeeds (required)
+  --tag TAG                  tag to fetch (default "latest")
+  --semver RANGE             fetch the highest tag in this semver range, e.g. ">=1.2 <2", "6.x"
+  --semver-filter REGEXP     only consider tags matching REGEXP for --semver
+  --digest sha256:HEX        fetch exactly this manifest digest
+                             Precedence: --digest, then --semver, then --tag.
+  --layer-media-type TYPE    select the first layer of this media type (default: the first layer)
+  --layer-operation OP       extract (unpack a tar[.gz] layer, default) or copy (write the
+                             layer as one file, named by its title annotation or "layer")
+  --ignore PATTERN           gitignore-style pattern of paths not to extract (repeatable)
+
+Verification (cosign; without these flags, signatures are not checked):
+  --key FILE                 PEM public key (cosign.pub); a signature by any of the keys
+                             is accepted (repeatable)
+  --certificate-identity ID  keyless: the exact signer identity (certificate SAN)
+  --certificate-identity-regexp REGEXP
+                             keyless: a regular expression matching the whole identity
+  --certificate-oidc-issuer URL
+                             keyless: the exact OIDC issuer of the signer's certificate
+  --certificate-oidc-issuer-regexp REGEXP
+                             keyless: a regular expression matching the whole issuer
+  --trusted-root FILE        trusted_root.json of the Sigstore deployment (CAs, Rekor
+                             logs, timestamp authorities); needed for keyless, and with
+                             --key it also requires a transparency-log entry
+  --sigstore-public-good     trust the public-good Sigstore instead, fetching its root
+                             through TUF (network access beyond the registry)
+                             Regular expressions are anchored: "example\.com" does not
+                             match "evil-example.com".
+
+Registry:
+  --docker-config DIR        read credentials from DIR/config.json (default: $DOCKER_CONFIG,
+                             or ~/.docker/config.json, with credential helpers)
+  --ca-file FILE             trust the PEM CA certificates in FILE besides the system roots
+  --client-cert FILE         PEM client certificate for mutual TLS (with --client-key)
+  --client-key FILE          PEM private key of --client-cert
+  --insecure                 speak plain HTTP to the registry
+  --timeout DURATION         bound the whole fetch, verification included (default 60s)
+
+Output:
+  --json                     print the fetched artifact as JSON on stdout
+  --quiet, -q                print nothing on success
+  --progress                 draw a progress bar on stderr even when it is not a terminal
+                             (--progress=false: never; default: only on a terminal)
+  --verbose, -v              log registry requests and decisions on stderr
+  --help, -h                 show this help
+
+Exit codes:
+  0  fetched, or already up to date (nothing downloaded)
+  1  fetch failed: registry unreachable or refusing, nothing matches the
+     tag, range or digest, corrupt download, or --timeout passed
+  2  bad flags, or a source that cannot be used as given
+  3  verification failed: no signatures, none acceptable, or they could
+     not be checked
+  4  the content could not be written to --out, or the archive was unsafe
+On failure, the previous content of --out is left untouched.
+
+Examples:
+  # The highest 6.x release, verified with a public key
+  ocifetch --url oci://ghcr.io/stefanprodan/manifests/podinfo --semver 6.x \
+    --key cosign.pub --out ./podinfo
+
+  # A pinned digest, verified keylessly against a private Sigstore, as JSON
+  ocifetch --url oci://registry.example.com/app --digest sha256:4f1b... \
+    --trusted-root trusted_root.json \
+    --certificate-oidc-issuer https://token.actions.githubusercontent.com \
+    --certificate-identity-regexp 'https://github\.com/org/app/\.github/workflows/.*' \
+    --json --out ./app
+`
+
+// errHelp reports that --help was asked for.
+var errHelp = errors.New("help requested")
+
+// config is the parsed command line.
+type config struct {
+	url, out              string
+	tag, semver, filter   string
+	digest                string
+	mediaType, operation  string
+	ignore                []string
+	keys                  []string
+	identity, identityRE  string
+	issuer, issuerRE      string
+	trustedRoot           string
+	publicGood            bool
+	dockerConfig, caFile  string
+	clientCert, clientKey string
+	insecure              bool
+	timeout               time.Duration
+	json, quiet, verbose  bool
+	progress              optionalBool
+	parsedURL             oci.Reference
+	keyless               bool
+	policyName            string
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// optionalBool is a boolean flag that remembers whether it was given.
+type optionalBool struct{ set, value bool }
+
+func (b *optionalBool) String() string   { return strconv.FormatBool(b.value) }
+func (b *optionalBool) IsBoolFlag() bool { return true }
+func (b *optionalBool) Set(v string) error {
+	x, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	b.set, b.value = true, x
+	return nil
+}
+
+func newFlagSet(c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("ocifetch", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // run prints errors and help itself
+	fs.Usage = func() {}
+	fs.StringVar(&c.url, "url", "", "")
+	fs.StringVar(&c.out, "out", "", "")
+	fs.StringVar(&c.tag, "tag", "", "")
+	fs.StringVar(&c.semver, "semver", "", "")
+	fs.StringVar(&c.filter, "semver-filter", "", "")
+	fs.StringVar(&c.digest, "digest", "", "")
+	fs.StringVar(&c.mediaType, "layer-media-type", "", "")
+	fs.StringVar(&c.operation, "layer-operation", string(ocisource.LayerExtract), "")
+	fs.Var((*stringList)(&c.ignore), "ignore", "")
+	fs.Var((*stringList)(&c.keys), "key", "")
+	fs.StringVar(&c.identity, "certificate-identity", "", "")
+	fs.StringVar(&c.identityRE, "certificate-identity-regexp", "", "")
+	fs.StringVar(&c.issuer, "certificate-oidc-issuer", "", "")
+	fs.StringVar(&c.issuerRE, "certificate-oidc-issuer-regexp", "", "")
+	fs.StringVar(&c.trustedRoot, "trusted-root", "", "")
+	fs.BoolVar(&c.publicGood, "sigstore-public-good", false, "")
+	fs.StringVar(&c.dockerConfig, "docker-config", "", "")
+	fs.StringVar(&c.caFile, "ca-file", "", "")
+	fs.StringVar(&c.clientCert, "client-cert", "", "")
+	fs.StringVar(&c.clientKey, "client-key", "", "")
+	fs.BoolVar(&c.insecure, "insecure", false, "")
+	fs.DurationVar(&c.timeout, "timeout", 60*time.Second, "")
+	fs.BoolVar(&c.json, "json", false, "")
+	fs.BoolVar(&c.quiet, "quiet", false, "")
+	fs.BoolVar(&c.quiet, "q", false, "")
+	fs.Var(&c.progress, "progress", "")
+	fs.BoolVar(&c.verbose, "verbose", false, "")
+	fs.BoolVar(&c.verbose, "v", false, "")
+	return fs
+}
+
+// parseFlags parses and checks args. Every error names the flag at fault.
+func parseFlags(args []string) (*config, error) {
+	c := &config{}
+	fs := newFlagSet(c)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, errHelp
+		}
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: every input is a flag (--url, --tag, --out ...)", fs.Arg(0))
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *config) validate() error {
+	if c.url == "" {
+		return errors.New("--url is required (oci://host[:port]/repository)")
+	}
+	if !strings.HasPrefix(c.url, oci.URLScheme) {
+		return fmt.Errorf("--url %q must start with %s", c.url, oci.URLScheme)
+	}
+	ref, err := oci.ParseURL(c.url)
+	if err != nil {
+		return fmt.Errorf("--url: %w", err)
+	}
+	if ref.Tag != "" || ref.Digest != "" {
+		return fmt.Errorf("--url %q must name a repository only: give the tag with --tag and the digest with --digest", c.url)
+	}
+	c.parsedURL = ref
+	if c.out == "" {
+		return errors.New("--out is required: the directory to fetch into")
+	}
+	if c.digest != "" {
+		if _, err := oci.ParseDigest(c.digest); err != nil {
+			return fmt.Errorf("--digest: %w (want sha256:<64 lowercase hex digits>)", err)
+		}
+	}
+	if c.filter != "" && c.semver == "" {
+		return errors.New("--semver-filter needs --semver")
+	}
+	switch ocisource.LayerOperation(c.operation) {
+	case ocisource.LayerExtract, ocisource.LayerCopy:
+	default:
+		return fmt.Errorf("--layer-operation %q: want %q or %q", c.operation, ocisource.LayerExtract, ocisource.LayerCopy)
+	}
+	if len(c.ignore) > 0 && ocisource.LayerOperation(c.operation) == ocisource.LayerCopy {
+		return errors.New("--ignore applies to --layer-operation extract, not copy")
+	}
+	if c.timeout <= 0 {
+		return fmt.Errorf("--timeout %v: want a positive duration such as 60s or 5m", c.timeout)
+	}
+	if (c.clientCert == "") != (c.clientKey == "") {
+		return errors.New("--client-cert and --client-key go together")
+	}
+	if c.json && c.quiet {
+		return errors.New("--json and --quiet conflict: --json prints the result, --quiet prints nothing")
+	}
+	return c.validateVerification()
+}
+
+func (c *config) validateVerification() error {
+	c.keyless = c.identity != "" || c.identityRE != "" || c.issuer != "" || c.issuerRE != ""
+	keyed := len(c.keys) > 0
+	switch {
+	case keyed && c.keyless:
+		return errors.New("--key and --certificate-* flags conflict: verify with keys or keylessly, not both")
+	case c.trustedRoot != "" && c.publicGood:
+		return errors.New("--trusted-root and --sigstore-public-good conflict: trust one Sigstore deployment")
+	case !keyed && !c.keyless && (c.trustedRoot != "" || c.publicGood):
+		return errors.New("--trusted-root and --sigstore-public-good need --key or the --certificate-* identity flags")
+	}
+	if c.keyless {
+		switch {
+		case c.identity != "" && c.identityRE != "":
+			return errors.New("--certificate-identity and --certificate-identity-regexp conflict: give one")
+		case c.identity == "" && c.identityRE == "":
+			return errors.New("keyless verification needs --certificate-identity or --certificate-identity-regexp")
+		case c.issuer != "" && c.issuerRE != "":
+			return errors.New("--certificate-oidc-issuer and --certificate-oidc-issuer-regexp conflict: give one")
+		case c.issuer == "" && c.issuerRE == "":
+			return errors.New("keyless verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp")
+		case c.trustedRoot == "" && !c.publicGood:
+			return errors.New("keyless verification needs --trusted-root FILE (a private Sigstore's trusted_root.json), " +
+				"or --sigstore-public-good to fetch the public-good root over the network")
+		}
+	}
+	if keyed || c.keyless {
+		name, err := c.policyFingerprint()
+		if err != nil {
+			return err
+		}
+		c.policyName = name
+	}
+	return nil
+}
+
+// policyFingerprint names the verification policy after a hash of
+// everything it trusts (key and trusted-root file contents, identities).
+// The name is part of the settings the Fetcher records beside --out, so a
+// fetch with another key or identity never takes the previous fetch's
+// verification for its own (see requests-from-ocifetch.md).
+func (c *config) policyFingerprint() (string, error) {
+	h := sha256.New()
+	mode := "cosign keyed"
+	if c.keyless {
+		mode = "cosign keyless"
+	}
+	fmt.Fprintf(h, "%s\n", mode)
+	for _, f := range c.keys {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("--key: %w", err)
+		}
+		fmt.Fprintf(h, "key %d\n%s\n", len(b), b)
+	}
+	if c.trustedRoot != "" {
+		b, err := os.ReadFile(c.trustedRoot)
+		if err != nil {
+			return "", fmt.Errorf("--trusted-root: %w", err)
+		}
+		fmt.Fprintf(h, "root %d\n%s\n", len(b), b)
+	}
+	fmt.Fprintf(h, "public-good %t\nidentity %q %q\nissuer %q %q\n", c.publicGood, c.identity, c.identityRE, c.issuer, c.issuerRE)
+	return fmt.Sprintf("%s [policy %s]", mode, hex.EncodeToString(h.Sum(nil))[:12]), nil
+}
