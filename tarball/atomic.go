@@ -40,7 +40,7 @@ func uniqueName(parent, prefix string) (string, error) {
 // replaceDir puts the tree tmp in place of dst. See Extract for the
 // guarantee. On error dst is as it was and tmp still exists.
 func replaceDir(tmp, dst string, sync bool) error {
-	parent, base := filepath.Split(dst)
+	parent := filepath.Dir(dst)
 	if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
 		if err := os.Rename(tmp, dst); err != nil {
 			return err
@@ -56,6 +56,17 @@ func replaceDir(tmp, dst string, sync bool) error {
 		_ = os.RemoveAll(tmp)
 		return err
 	}
+	if err := renameAside(tmp, dst); err != nil {
+		return err
+	}
+	return syncParent(parent, sync)
+}
+
+// renameAside replaces dst by tmp with two renames: dst to a fresh
+// ".<base>.old-*" name, tmp to dst, then removes the old tree. If the
+// second rename fails, dst is renamed back.
+func renameAside(tmp, dst string) error {
+	parent, base := filepath.Split(dst)
 	old, err := uniqueName(parent, "."+base+".old-")
 	if err != nil {
 		return err
@@ -69,9 +80,8 @@ func replaceDir(tmp, dst string, sync bool) error {
 		}
 		return err
 	}
-	err = syncParent(parent, sync)
 	_ = os.RemoveAll(old)
-	return err
+	return nil
 }
 
 func syncParent(dir string, sync bool) error {
