@@ -35,11 +35,16 @@ const (
 	// `cosign sign --new-bundle-format` signs.
 	PredicateTypeCosignSign = "https://sigstore.dev/cosign/sign/v1"
 
-	AnnotationSignature   = "dev.cosignproject.cosign/signature"
+	// AnnotationSignature holds a legacy signature, base64.
+	AnnotationSignature = "dev.cosignproject.cosign/signature"
+	// AnnotationCertificate holds a keyless signature's leaf certificate, PEM.
 	AnnotationCertificate = "dev.sigstore.cosign/certificate"
-	AnnotationChain       = "dev.sigstore.cosign/chain"
-	AnnotationBundle      = "dev.sigstore.cosign/bundle"
-	AnnotationTimestamp   = "dev.sigstore.cosign/rfc3161timestamp"
+	// AnnotationChain holds the certificate's chain up to the root, PEM.
+	AnnotationChain = "dev.sigstore.cosign/chain"
+	// AnnotationBundle holds the Rekor entry and its signed entry timestamp, JSON.
+	AnnotationBundle = "dev.sigstore.cosign/bundle"
+	// AnnotationTimestamp holds an RFC 3161 timestamp over the signature, JSON.
+	AnnotationTimestamp = "dev.sigstore.cosign/rfc3161timestamp"
 
 	mediaTypeOCIConfig = "application/vnd.oci.image.config.v1+json"
 )
