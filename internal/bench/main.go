@@ -1,0 +1,475 @@
+// Command bench is the fetch benchmark of PERFORMANCE.md, run by `make bench`
+// (BENCH_FLAGS passes flags). In one process it:
+//
+//  1. writes a deterministic payload (-size, default 128MiB: a quarter in
+//     about 3,000 YAML-like text files, the rest in 32 MiB incompressible
+//     files), packs it with oci.LayerFromDir (tarball.Build), pushes and tags
+//     it in a registry and signs it with a generated key (cosign legacy
+//     format, no transparency log);
+//  2. times each stage of a fetch alone over the same bytes, the median of
+//     -reps runs: a raw HTTP GET of the blob (no hashing), sha256 of the
+//     compressed blob, gzip inflation (klauspost/compress) and unpacking of
+//     the inflated tar to disk (tarball.Extract, CompressionNone), with each
+//     stage's CPU time from getrusage;
+//  3. times ocisource.Fetcher.Fetch end to end (resolve by tag, keyed cosign
+//     verification, pull, extract) -runs times, each with a fresh client and
+//     into a fresh directory, sampling the RSS and the Go heap every few
+//     milliseconds and logging the HTTP requests;
+//  4. prints the stages, the limit max(slowest stage, sum of stage CPU /
+//     cores), the fetch median and fetch/limit, memory and request counts,
+//     a cache hit (a second fetch of the unchanged artifact into the same
+//     directory), and a closing verdict against PERFORMANCE.md's targets.
+//
+// The registry is the in-memory ocitest one unless OCISOURCE_BENCH_REGISTRY
+// names a real one ("host[:port]"; OCISOURCE_BENCH_INSECURE=1 for plain HTTP,
+// OCISOURCE_BENCH_CA_FILE for a private CA; credentials from the docker
+// config). Missed targets print MISSED; only errors exit non-zero.
+//
+// Usage:
+//
+//	go run ./internal/bench [-size 128MiB] [-runs 5] [-reps 3] [-dir DIR] [-keep] [-cpuprofile FILE]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ocisource/ocisource"
+	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/tarball"
+	"github.com/ocisource/ocisource/verify/cosign"
+	"github.com/ocisource/ocisource/verify/verifytest"
+)
+
+// Targets of PERFORMANCE.md.
+const (
+	targetRatio        = 1.25
+	targetRSSAboveIdle = 64 << 20
+	targetColdRequests = 6
+	targetHitRequests  = 1
+)
+
+// sampleInterval is how often RSS and heap are read during a fetch.
+const sampleInterval = 3 * time.Millisecond
+
+type config struct {
+	size       int64
+	runs, reps int
+	dir        string
+	keep       bool
+	cpuprofile string
+}
+
+func main() {
+	var cfg config
+	size := flag.String("size", "128MiB", "payload size (e.g. 128MiB, 1GiB)")
+	flag.IntVar(&cfg.runs, "runs", 5, "timed fetches (median reported)")
+	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each stage timed alone (median reported)")
+	flag.StringVar(&cfg.dir, "dir", "", "work directory (default: a new directory under "+os.TempDir()+")")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory")
+	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the timed fetches (only) to this file")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	var err error
+	if cfg.size, err = parseSize(*size); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if cfg.runs < 1 || cfg.reps < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -runs and -reps must be at least 1")
+		os.Exit(2)
+	}
+	if err := run(context.Background(), cfg, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config, out io.Writer) (err error) {
+	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
+
+	work := cfg.dir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "ocisource-bench-"); err != nil {
+			return err
+		}
+	} else if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	if work, err = filepath.Abs(work); err != nil {
+		return err
+	}
+	defer func() {
+		if cfg.keep {
+			p("\nwork directory kept: %s\n", work)
+			return
+		}
+		if rerr := os.RemoveAll(work); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+
+	cores := runtime.GOMAXPROCS(0)
+	p("ocisource fetch benchmark\n")
+	p("  %s %s/%s, %d CPUs, GOMAXPROCS %d, %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cores, cpuModel())
+	fs := fsType(work)
+	p("  work dir %s (%s)\n", work, fs)
+	if fs == "tmpfs" || fs == "ramfs" {
+		p("  WARNING: the work dir is in memory; unpack times do not include a disk (use -dir on a disk)\n")
+	}
+
+	reg, err := openRegistry()
+	if err != nil {
+		return err
+	}
+	defer reg.close()
+	p("  registry: %s\n", reg.desc)
+
+	// 1. Payload, layer, push, sign.
+	src := filepath.Join(work, "src")
+	t0 := time.Now()
+	payload, err := writePayload(src, cfg.size)
+	if err != nil {
+		return fmt.Errorf("writing the payload: %w", err)
+	}
+	tWrite := time.Since(t0)
+	t0 = time.Now()
+	layer, cleanup, err := oci.LayerFromDir(ctx, src)
+	if err != nil {
+		return fmt.Errorf("packing the payload: %w", err)
+	}
+	defer cleanup()
+	tBuild := time.Since(t0)
+	p("\npayload: %d bytes (%s) in %d files: %d text files (%s), %d incompressible (%s); written in %s\n",
+		payload.bytes, mib(payload.bytes), payload.files, payload.textFiles, mib(payload.textBytes), payload.blobFiles, mib(payload.blobBytes), round(tWrite))
+	p("layer:   %s, %d bytes (%s, %.1f%% of the payload); oci.LayerFromDir (tarball.Build) in %s\n",
+		layer.Descriptor.Digest, layer.Descriptor.Size, mib(layer.Descriptor.Size), 100*float64(layer.Descriptor.Size)/float64(payload.bytes), round(tBuild))
+
+	pushClient, err := reg.newClient()
+	if err != nil {
+		return err
+	}
+	tag := fmt.Sprintf("bench-%d", cfg.size)
+	ref := reg.ref(tag)
+	t0 = time.Now()
+	mdesc, err := pushClient.Push(ctx, ref, layer, oci.WithCreated(time.Unix(0, 0).UTC()), oci.WithSource("ocisource/internal/bench"))
+	if err != nil {
+		return fmt.Errorf("pushing %s: %w", ref, err)
+	}
+	tPush := time.Since(t0)
+	key, err := verifytest.NewKeyPair()
+	if err != nil {
+		return err
+	}
+	if _, err := verifytest.SignLegacy(ctx, pushClient, ref.WithDigest(mdesc.Digest), key, verifytest.WithoutTransparencyLog()); err != nil {
+		return fmt.Errorf("signing %s: %w", ref, err)
+	}
+	p("pushed:  %s@%s in %s; signed with a generated ECDSA P-256 key (cosign legacy format, no tlog)\n", ref, mdesc.Digest, round(tPush))
+
+	// 2. Stages alone. The compressed blob is read into memory for the
+	// sha256 and inflate stages, and dropped before the fetches.
+	maxTotal := max(tarball.DefaultMaxTotalBytes, 2*payload.bytes)
+	stages, err := func() ([]*stage, error) {
+		blob, err := readLayer(layer)
+		if err != nil {
+			return nil, err
+		}
+		return timeStages(ctx, reg, layer.Descriptor, blob, work, payload, cfg.reps, maxTotal)
+	}()
+	if err != nil {
+		return err
+	}
+	cleanup()
+
+	var slowest *stage
+	var sumCPU time.Duration
+	p("\nstages alone (median of %d; MiB/s over the bytes column):\n", cfg.reps)
+	p("  %-26s %12s %12s %9s %10s %10s %9s\n", "stage", "bytes", "counted", "wall", "MiB/s", "CPU", "CPU/wall")
+	for _, s := range stages {
+		p("  %-26s %12s %12s %9s %10.1f %10s %9.2f\n", s.name, mib(s.bytes), s.what, secs(s.med.wall), mibps(s.bytes, s.med.wall), secs(s.med.cpu), float64(s.med.cpu)/float64(s.med.wall))
+		if slowest == nil || s.med.wall > slowest.med.wall {
+			slowest = s
+		}
+		sumCPU += s.med.cpu
+	}
+	cpuBound := sumCPU / time.Duration(cores)
+	limit := max(slowest.med.wall, cpuBound)
+	p("  %-26s %12s %12s %9s %10s %10s\n", "sum", "", "", "", "", secs(sumCPU))
+	p("  limit = max(slowest stage alone %s [%s], sum of stage CPU %s / %d cores = %s) = %s\n",
+		secs(slowest.med.wall), slowest.name, secs(sumCPU), cores, secs(cpuBound), secs(limit))
+	if reg.inMemory {
+		p("  (the GET stage's CPU includes the in-process registry's; a stage's CPU is the whole process's during it)\n")
+	}
+
+	// 3. Fetches.
+	pub := key.PublicKeyPEM()
+	srcSpec := func(v *cosign.Verifier) ocisource.Source {
+		return ocisource.Source{URL: ref.URL(), Ref: ocisource.Ref{Tag: tag}, Verifier: v}
+	}
+	newFetcher := func() (*fetcher, error) {
+		c, err := reg.newClient()
+		if err != nil {
+			return nil, err
+		}
+		v, err := cosign.New(cosign.WithClient(c), cosign.WithKeys(pub))
+		if err != nil {
+			return nil, err
+		}
+		fx := &fetcher{phases: &phaseClock{}}
+		fx.f, err = ocisource.NewFetcher(ocisource.WithClient(c),
+			ocisource.WithProgress(fx.phases.progress),
+			ocisource.WithExtractOptions(tarball.WithMaxTotalBytes(maxTotal)))
+		fx.src = srcSpec(v)
+		return fx, err
+	}
+	dirOf := func(name string) (string, error) {
+		d := filepath.Join(work, "fetch", name)
+		return filepath.Join(d, "out"), os.MkdirAll(d, 0o755)
+	}
+
+	idleBeforeFirst := int64(0)
+	if cfg.cpuprofile != "" {
+		f, err := os.Create(cfg.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		settle()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	var runs []fetchResult
+	var last *fetcher
+	var lastDir string
+	for i := range cfg.runs {
+		fx, err := newFetcher()
+		if err != nil {
+			return err
+		}
+		dir, err := dirOf(fmt.Sprintf("run-%d", i+1))
+		if err != nil {
+			return err
+		}
+		r, err := fx.fetch(ctx, reg, dir, payload)
+		if err != nil {
+			pprof.StopCPUProfile()
+			return fmt.Errorf("fetch run %d: %w", i+1, err)
+		}
+		if i == 0 {
+			idleBeforeFirst = r.mem.idleRSS
+		}
+		runs = append(runs, r)
+		if lastDir != "" {
+			if err := os.RemoveAll(filepath.Dir(lastDir)); err != nil {
+				return err
+			}
+		}
+		last, lastDir = fx, dir
+	}
+	if cfg.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+
+	p("\nFetcher.Fetch: resolve by tag + keyed cosign verify + pull + extract; %d runs, each with a new client and into a new dir;\n", cfg.runs)
+	p("memory sampled every %s (RSS from /proc/self/statm, heap in use = runtime/metrics objects+unused); idle = just before the run:\n", sampleInterval)
+	p("  %-6s %9s %10s %9s %9s %8s %10s %10s %10s %10s %10s %10s\n", "run", "wall", "MiB/s", "CPU", "CPU/wall", "requests", "RSS idle", "RSS peak", "above idle", "heap peak", "above idle", "allocated")
+	var walls, cpus []time.Duration
+	var maxAboveRSS, maxAboveHeap, maxAlloc int64
+	for i, r := range runs {
+		m := r.mem
+		p("  %-6d %9s %10.1f %9s %9.2f %8d %10s %10s %10s %10s %10s %10s\n", i+1, secs(r.s.wall), mibps(payload.bytes, r.s.wall), secs(r.s.cpu),
+			float64(r.s.cpu)/float64(r.s.wall), len(r.reqs), mib(m.idleRSS), mib(m.peakRSS), mib(m.peakRSS-m.idleRSS),
+			mib(m.peakHeap), mib(m.peakHeap-m.idleHeap), mib(m.allocated))
+		walls, cpus = append(walls, r.s.wall), append(cpus, r.s.cpu)
+		maxAboveRSS = max(maxAboveRSS, m.peakRSS-m.idleRSS)
+		maxAboveHeap = max(maxAboveHeap, m.peakHeap-m.idleHeap)
+		maxAlloc = max(maxAlloc, m.allocated)
+	}
+	fetchMed := median(walls)
+	p("  %-6s %9s %10.1f %9s   (MiB/s over the uncompressed payload)\n", "median", secs(fetchMed), mibps(payload.bytes, fetchMed), secs(median(cpus)))
+	if cfg.cpuprofile != "" {
+		p("  NOTE: these runs were timed under the CPU profiler (%s), which costs a few per cent\n", cfg.cpuprofile)
+	}
+	first := runs[0]
+	p("\nphases of run 1 (time since Fetch was called, from WithProgress events):\n  %s\n", first.phaseLine())
+	p("requests of run 1 (cold: new client, new dir):\n")
+	for _, q := range first.reqs {
+		p("  %s\n", q)
+	}
+
+	// 4. Cache hit, and a cold fetch with a warm client.
+	settle()
+	reg.reset()
+	hit, err := measure(func() error {
+		a, err := last.f.Fetch(ctx, last.src, lastDir)
+		if err == nil && !a.FromCache {
+			err = fmt.Errorf("second fetch of the unchanged artifact into %s was not a cache hit", lastDir)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("cache hit: %w", err)
+	}
+	hitReqs := reg.requests()
+	p("\ncache hit (same fetcher, same dir, artifact unchanged): %s, %d request(s):\n", secs(hit.wall), len(hitReqs))
+	for _, q := range hitReqs {
+		p("  %s\n", q)
+	}
+
+	warmDir, err := dirOf("warm-client")
+	if err != nil {
+		return err
+	}
+	warm, err := last.fetch(ctx, reg, warmDir, payload)
+	if err != nil {
+		return fmt.Errorf("fetch with a reused client: %w", err)
+	}
+	p("cold fetch with a reused client (connection, ping and token already there), new dir: %s, %d request(s):\n", secs(warm.s.wall), len(warm.reqs))
+	for _, q := range warm.reqs {
+		p("  %s\n", q)
+	}
+
+	p("\nRSS idle before the first fetch: %s; process VmHWM (lifetime high-water mark, includes setup and stages): %s\n",
+		mib(idleBeforeFirst), mib(statusField("VmHWM")))
+	p("peak during a fetch, above that run's idle: RSS %s, Go heap in use %s; most allocated by one fetch: %s\n",
+		mib(maxAboveRSS), mib(maxAboveHeap), mib(maxAlloc))
+
+	// Verdict.
+	ratio := float64(fetchMed) / float64(limit)
+	p("\nfetch median %s, limit %s\n", secs(fetchMed), secs(limit))
+	p("fetch/limit = %.2f (target <= %.2f)%s\n", ratio, targetRatio, missed(ratio <= targetRatio))
+	p("peak RSS during fetch = %s above idle (target < %s above idle at 1 GiB; payload here %s)%s\n",
+		mib(maxAboveRSS), mib(targetRSSAboveIdle), mib(payload.bytes), missed(maxAboveRSS < targetRSSAboveIdle))
+	cold := len(first.reqs)
+	p("requests: cold fetch %d (target <= %d), cache hit %d (target %d)%s\n",
+		cold, targetColdRequests, len(hitReqs), targetHitRequests, missed(cold <= targetColdRequests && len(hitReqs) == targetHitRequests))
+	return nil
+}
+
+func missed(ok bool) string {
+	if ok {
+		return ""
+	}
+	return "  MISSED"
+}
+
+// fetcher is a Fetcher with its source and a clock for its phases.
+type fetcher struct {
+	f      *ocisource.Fetcher
+	src    ocisource.Source
+	phases *phaseClock
+}
+
+type fetchResult struct {
+	s      sample
+	mem    memory
+	reqs   []request
+	phases []phaseMark
+}
+
+func (r fetchResult) phaseLine() string {
+	var parts []string
+	for _, m := range r.phases {
+		parts = append(parts, fmt.Sprintf("%s at %s", m.phase, secs(m.at)))
+	}
+	return strings.Join(parts, ", ") + fmt.Sprintf(", returned at %s", secs(r.s.wall))
+}
+
+// fetch runs one timed fetch into dir (which must not hold the artifact)
+// and checks that it wrote the whole payload.
+func (fx *fetcher) fetch(ctx context.Context, reg *registry, dir string, payload payloadStats) (fetchResult, error) {
+	settle()
+	reg.reset()
+	smp := startSampler(sampleInterval)
+	fx.phases.start()
+	var a *ocisource.Artifact
+	s, err := measure(func() error {
+		var err error
+		a, err = fx.f.Fetch(ctx, fx.src, dir)
+		return err
+	})
+	mem := smp.stop()
+	if err != nil {
+		return fetchResult{}, err
+	}
+	switch {
+	case a.FromCache:
+		return fetchResult{}, fmt.Errorf("fetch into %s was a cache hit", dir)
+	case a.Stats.Files != payload.files || a.Stats.Bytes != payload.bytes:
+		return fetchResult{}, fmt.Errorf("fetch wrote %d files, %d bytes; want %d files, %d bytes", a.Stats.Files, a.Stats.Bytes, payload.files, payload.bytes)
+	case a.Verification == nil || len(a.Verification.Signatures) == 0:
+		return fetchResult{}, fmt.Errorf("fetch reports no verified signature")
+	}
+	return fetchResult{s: s, mem: mem, reqs: reg.requests(), phases: fx.phases.marks()}, nil
+}
+
+// phaseClock records when each phase of a fetch was first reported.
+type phaseClock struct {
+	mu  sync.Mutex
+	t0  time.Time
+	got []phaseMark
+}
+
+type phaseMark struct {
+	phase ocisource.Phase
+	at    time.Duration
+}
+
+func (c *phaseClock) start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t0, c.got = time.Now(), nil
+}
+
+func (c *phaseClock) progress(pr ocisource.Progress) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.got); n > 0 && c.got[n-1].phase == pr.Phase {
+		return
+	}
+	c.got = append(c.got, phaseMark{phase: pr.Phase, at: time.Since(c.t0)})
+}
+
+func (c *phaseClock) marks() []phaseMark {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]phaseMark(nil), c.got...)
+}
+
+// readLayer reads the whole layer into memory.
+func readLayer(l oci.Layer) ([]byte, error) {
+	rc, err := l.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b := make([]byte, l.Descriptor.Size)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, fmt.Errorf("reading the layer: %w", err)
+	}
+	return b, nil
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3fs", d.Seconds()) }
+
+func round(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+
+func mibps(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / (1 << 20) / d.Seconds()
+}
