@@ -1,0 +1,664 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ocisource/ocisource"
+	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/verify/verifytest"
+)
+
+const (
+	issuer  = "https://token.actions.githubusercontent.com"
+	subject = "https://github.com/org/app/.github/workflows/release.yml@refs/tags/1.1.0"
+)
+
+// env is an in-memory registry holding the repository "app" and a scratch
+// directory, with a helper that runs the command in-process against it.
+type env struct {
+	t    *testing.T
+	ctx  context.Context
+	reg  *ocitest.Registry
+	work string
+	// base flags every run gets: plain HTTP (ocitest), and an empty docker
+	// config so the test never reads the user's credentials.
+	base []string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, ctx: context.Background(), reg: ocitest.NewT(t), work: t.TempDir()}
+	docker := filepath.Join(e.work, "docker")
+	if err := os.Mkdir(docker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.base = []string{"--insecure", "--docker-config", docker}
+	return e
+}
+
+func (e *env) url() string { return e.reg.URL("app") }
+
+// push pushes files as app:tag and returns the digest-pinned reference.
+func (e *env) push(tag string, files map[string]string) oci.Reference {
+	e.t.Helper()
+	d, err := e.reg.PushFiles(e.ctx, "app:"+tag, files, oci.WithSource("https://github.com/org/app"), oci.WithRevision(tag+"@sha1:0123abcd"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.reg.Ref("app:" + tag).WithDigest(d.Digest)
+}
+
+// file writes content to name in the scratch directory and returns its path.
+func (e *env) file(name string, content []byte) string {
+	e.t.Helper()
+	p := filepath.Join(e.work, name)
+	if err := os.WriteFile(p, content, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the command with the base flags and args.
+func (e *env) run(args ...string) result {
+	e.t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(e.ctx, append(append([]string{}, e.base...), args...), &stdout, &stderr)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// mustRun runs the command and fails the test unless it exits with want.
+func (e *env) mustRun(want int, args ...string) result {
+	e.t.Helper()
+	r := e.run(args...)
+	if r.code != want {
+		e.t.Fatalf("ocifetch %s\nexit code %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, want, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// tree reads dir into relative path -> content (directories as "/").
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.IsDir() {
+			out[filepath.ToSlash(rel)+"/"] = ""
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		out[filepath.ToSlash(rel)] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// snapshot reads dir and the record the Fetcher keeps beside it.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	s := tree(t, dir)
+	rec, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".ocisource.json"))
+	if err == nil {
+		s["<record>"] = string(rec)
+	}
+	return s
+}
+
+func TestRunFetchesByReference(t *testing.T) {
+	e := newEnv(t)
+	refs := map[string]oci.Reference{}
+	for _, tag := range []string{"1.0.0", "1.1.0", "2.0.0", "latest"} {
+		refs[tag] = e.push(tag, map[string]string{"version.txt": tag, "deploy/app.yaml": "kind: Deployment\n"})
+	}
+	rev := func(tag string) string { return tag + "@" + string(refs[tag].Digest) }
+	tests := []struct {
+		name    string
+		args    []string
+		wantRev string
+		wantVer string
+	}{
+		{"tag", []string{"--tag", "1.0.0"}, rev("1.0.0"), "1.0.0"},
+		{"no reference means latest", nil, rev("latest"), "latest"},
+		{"semver range", []string{"--semver", ">=1.0.0 <2.0.0"}, rev("1.1.0"), "1.1.0"},
+		{"semver beats tag", []string{"--semver", "2.x", "--tag", "1.0.0"}, rev("2.0.0"), "2.0.0"},
+		{"semver filter", []string{"--semver", "*", "--semver-filter", `^1\.0`}, rev("1.0.0"), "1.0.0"},
+		{"digest beats semver and tag", []string{"--digest", string(refs["1.1.0"].Digest), "--semver", "2.x", "--tag", "1.0.0"}, string(refs["1.1.0"].Digest), "1.1.0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "content")
+			r := e.mustRun(0, append([]string{"--url", e.url(), "--out", out}, tt.args...)...)
+			want := map[string]string{"./": "", "version.txt": tt.wantVer, "deploy/": "", "deploy/app.yaml": "kind: Deployment\n"}
+			if diff := cmp.Diff(want, tree(t, out)); diff != "" {
+				t.Errorf("content (-want +got):\n%s", diff)
+			}
+			for _, line := range []string{
+				"Fetched " + e.url() + " into " + out,
+				"  revision   " + tt.wantRev + "\n",
+				"  source     https://github.com/org/app @ " + tt.wantVer + "@sha1:0123abcd\n",
+				"  verified   no: signatures not checked",
+				fmt.Sprintf("  content    2 files, %d B (extracted from a ", len(tt.wantVer)+len("kind: Deployment\n")),
+				"  cache      miss: downloaded ",
+			} {
+				if !strings.Contains(r.stdout, line) {
+					t.Errorf("stdout lacks %q:\n%s", line, r.stdout)
+				}
+			}
+			if r.stderr != "" {
+				t.Errorf("stderr = %q, want nothing (not a terminal, no --progress)", r.stderr)
+			}
+		})
+	}
+}
+
+func TestRunKeyedVerification(t *testing.T) {
+	e := newEnv(t)
+	signed := e.push("1.0.0", map[string]string{"app.yaml": "signed\n"})
+	e.push("2.0.0", map[string]string{"app.yaml": "unsigned\n"})
+	key, err := verifytest.NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := verifytest.NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifytest.SignLegacy(e.ctx, e.reg.Client(), signed, key); err != nil {
+		t.Fatal(err)
+	}
+	good := e.file("cosign.pub", key.PublicKeyPEM())
+	wrong := e.file("other.pub", other.PublicKeyPEM())
+	out := filepath.Join(e.work, "content")
+
+	r := e.mustRun(0, "--url", e.url(), "--tag", "1.0.0", "--key", good, "--out", out)
+	if want := "  verified   legacy signature by key " + key.KeyID()[:16] + "…\n"; !strings.Contains(r.stdout, want) {
+		t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+	}
+	before := snapshot(t, out)
+	if before["app.yaml"] != "signed\n" || before["<record>"] == "" {
+		t.Fatalf("after the first fetch: %v", before)
+	}
+
+	// Another key must verify afresh, not ride on the cached verification,
+	// and its refusal leaves the directory and its record as they were.
+	r = e.mustRun(3, "--url", e.url(), "--tag", "1.0.0", "--key", wrong, "--out", out)
+	if !strings.Contains(r.stderr, "verification failed") || !strings.Contains(r.stderr, "invalid signature") {
+		t.Errorf("stderr does not say why:\n%s", r.stderr)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout = %q, want nothing on failure", r.stdout)
+	}
+	if diff := cmp.Diff(before, snapshot(t, out)); diff != "" {
+		t.Errorf("--out changed by a failed verification (-want +got):\n%s", diff)
+	}
+
+	// An unsigned release is refused, saying there was nothing to check.
+	r = e.mustRun(3, "--url", e.url(), "--tag", "2.0.0", "--key", good, "--out", out)
+	if !strings.Contains(r.stderr, "no signatures") {
+		t.Errorf("stderr does not say the artifact is unsigned:\n%s", r.stderr)
+	}
+	if diff := cmp.Diff(before, snapshot(t, out)); diff != "" {
+		t.Errorf("--out changed by an unsigned artifact (-want +got):\n%s", diff)
+	}
+
+	// Any one of several keys will do.
+	r = e.mustRun(0, "--url", e.url(), "--tag", "1.0.0", "--key", wrong, "--key", good, "--out", filepath.Join(e.work, "either"))
+	if !strings.Contains(r.stdout, "key "+key.KeyID()[:16]) {
+		t.Errorf("stdout does not name the key that verified:\n%s", r.stdout)
+	}
+}
+
+func TestRunKeylessVerification(t *testing.T) {
+	e := newEnv(t)
+	ref := e.push("1.1.0", map[string]string{"app.yaml": "keyless\n"})
+	ss, err := verifytest.NewSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifytest.SignBundle(e.ctx, e.reg.Client(), ref, ss.Keyless(issuer, subject)); err != nil {
+		t.Fatal(err)
+	}
+	rootJSON, err := ss.TrustedRootJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := e.file("trusted_root.json", rootJSON)
+	other, err := verifytest.NewSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherJSON, err := other.TrustedRootJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRoot := e.file("other_root.json", otherJSON)
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string // in stdout (success) or stderr (failure)
+	}{
+		{"exact identity", []string{"--certificate-identity", subject, "--certificate-oidc-issuer", issuer, "--trusted-root", root},
+			0, "  verified   bundle signature by " + subject + " (issuer " + issuer + "), tlog index 0 at "},
+		{"regexp identity", []string{"--certificate-identity-regexp", `https://github\.com/org/app/\.github/workflows/.*`, "--certificate-oidc-issuer-regexp", `https://token\.actions\.githubusercontent\.com`, "--trusted-root", root},
+			0, "bundle signature by " + subject},
+		{"another identity", []string{"--certificate-identity", "mallory@example.com", "--certificate-oidc-issuer", issuer, "--trusted-root", root},
+			3, "verification failed"},
+		{"regexp matching a substring only", []string{"--certificate-identity-regexp", `github\.com/org/app`, "--certificate-oidc-issuer", issuer, "--trusted-root", root},
+			3, "verification failed"},
+		{"another issuer", []string{"--certificate-identity", subject, "--certificate-oidc-issuer", "https://accounts.google.com", "--trusted-root", root},
+			3, "verification failed"},
+		{"another Sigstore", []string{"--certificate-identity", subject, "--certificate-oidc-issuer", issuer, "--trusted-root", otherRoot},
+			3, "verification failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "content")
+			r := e.mustRun(tt.wantCode, append([]string{"--url", e.url(), "--tag", "1.1.0", "--out", out}, tt.args...)...)
+			got := r.stdout
+			if tt.wantCode != 0 {
+				got = r.stderr
+				if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("--out exists after a failed verification: %v", err)
+				}
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("output lacks %q:\nstdout:\n%s\nstderr:\n%s", tt.want, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+func TestRunFailures(t *testing.T) {
+	e := newEnv(t)
+	e.push("1.0.0", map[string]string{"app.yaml": "x\n"})
+	blocker := e.file("not-a-dir", []byte("a file where a directory should be"))
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"missing tag", []string{"--url", e.url(), "--tag", "9.9.9"}, 1, "fetch failed"},
+		{"missing repository", []string{"--url", e.reg.URL("nope")}, 1, "not found"},
+		{"no tag in range", []string{"--url", e.url(), "--semver", ">=5"}, 1, "fetch failed"},
+		{"missing digest", []string{"--url", e.url(), "--digest", "sha256:" + strings.Repeat("ab", 32)}, 1, "not found"},
+		{"no layer of that media type", []string{"--url", e.url(), "--tag", "1.0.0", "--layer-media-type", "application/x-none"}, 1, "no layer of media type"},
+		{"invalid semver range", []string{"--url", e.url(), "--semver", ">=1.0.0 <<2"}, 2, "invalid source"},
+		{"target under a file", []string{"--url", e.url(), "--tag", "1.0.0", "--out", filepath.Join(blocker, "content")}, 4, "storage failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if !strings.Contains(strings.Join(args, " "), "--out") {
+				args = append(args, "--out", filepath.Join(t.TempDir(), "content"))
+			}
+			r := e.mustRun(tt.wantCode, args...)
+			if !strings.HasPrefix(r.stderr, "ocifetch: ") || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("stderr = %q, want an ocifetch: message containing %q", r.stderr, tt.want)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout = %q, want nothing", r.stdout)
+			}
+		})
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	e := newEnv(t)
+	key := e.file("cosign.pub", []byte("not a key"))
+	root := e.file("trusted_root.json", []byte("{}"))
+	u := e.url()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no url", []string{"--out", "x"}, "--url is required"},
+		{"no out", []string{"--url", u}, "--out is required"},
+		{"url without scheme", []string{"--url", strings.TrimPrefix(u, "oci://"), "--out", "x"}, "must start with oci://"},
+		{"url with tag", []string{"--url", u + ":1.0.0", "--out", "x"}, "must name a repository only"},
+		{"bad digest", []string{"--url", u, "--digest", "sha256:ABC", "--out", "x"}, "--digest"},
+		{"filter without semver", []string{"--url", u, "--semver-filter", "^1", "--out", "x"}, "--semver-filter needs --semver"},
+		{"bad operation", []string{"--url", u, "--layer-operation", "unpack", "--out", "x"}, `--layer-operation "unpack"`},
+		{"ignore with copy", []string{"--url", u, "--layer-operation", "copy", "--ignore", "*.md", "--out", "x"}, "--ignore applies to"},
+		{"zero timeout", []string{"--url", u, "--timeout", "0s", "--out", "x"}, "--timeout"},
+		{"bad timeout", []string{"--url", u, "--timeout", "soon", "--out", "x"}, "invalid value"},
+		{"unknown flag", []string{"--url", u, "--out", "x", "--provider", "aws"}, "flag provided but not defined: -provider"},
+		{"positional argument", []string{"--url", u, "--out", "x", "extra"}, `unexpected argument "extra"`},
+		{"json and quiet", []string{"--url", u, "--out", "x", "--json", "-q"}, "--json and --quiet conflict"},
+		{"client cert without key", []string{"--url", u, "--out", "x", "--client-cert", "c.pem"}, "--client-cert and --client-key"},
+		{"key and identity", []string{"--url", u, "--out", "x", "--key", key, "--certificate-identity", "a", "--certificate-oidc-issuer", "b", "--trusted-root", root}, "--key and --certificate-* flags conflict"},
+		{"identity without root", []string{"--url", u, "--out", "x", "--certificate-identity", "a", "--certificate-oidc-issuer", "b"}, "needs --trusted-root"},
+		{"identity without issuer", []string{"--url", u, "--out", "x", "--certificate-identity", "a", "--trusted-root", root}, "needs --certificate-oidc-issuer"},
+		{"issuer without identity", []string{"--url", u, "--out", "x", "--certificate-oidc-issuer", "b", "--trusted-root", root}, "needs --certificate-identity"},
+		{"identity exact and regexp", []string{"--url", u, "--out", "x", "--certificate-identity", "a", "--certificate-identity-regexp", "a.*", "--certificate-oidc-issuer", "b", "--trusted-root", root}, "conflict: give one"},
+		{"issuer exact and regexp", []string{"--url", u, "--out", "x", "--certificate-identity", "a", "--certificate-oidc-issuer", "b", "--certificate-oidc-issuer-regexp", "b.*", "--trusted-root", root}, "conflict: give one"},
+		{"two trust roots", []string{"--url", u, "--out", "x", "--certificate-identity", "a", "--certificate-oidc-issuer", "b", "--trusted-root", root, "--sigstore-public-good"}, "--trusted-root and --sigstore-public-good conflict"},
+		{"root without policy", []string{"--url", u, "--out", "x", "--trusted-root", root}, "need --key or the --certificate-* identity flags"},
+		{"missing key file", []string{"--url", u, "--out", "x", "--key", filepath.Join(e.work, "missing.pub")}, "--key: open"},
+		{"garbage key file", []string{"--url", u, "--out", "x", "--key", key}, "verification options"},
+		{"garbage trusted root", []string{"--url", u, "--out", "x", "--certificate-identity", "a", "--certificate-oidc-issuer", "b", "--trusted-root", root}, "verification options"},
+		{"invalid identity regexp", []string{"--url", u, "--out", "x", "--certificate-identity-regexp", "(", "--certificate-oidc-issuer", "b", "--trusted-root", root}, "verification options"},
+		{"missing CA file", []string{"--url", u, "--out", "x", "--ca-file", filepath.Join(e.work, "missing.pem")}, "registry options"},
+		{"missing docker config", []string{"--url", u, "--out", "x", "--docker-config", filepath.Join(e.work, "missing")}, "registry options"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(e.ctx, append([]string{"--insecure"}, tt.args...), &stdout, &stderr)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2\nstderr:\n%s", code, stderr.String())
+			}
+			if !strings.HasPrefix(stderr.String(), "ocifetch: ") || !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr = %q, want an ocifetch: message containing %q", stderr.String(), tt.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", stdout.String())
+			}
+			if e.reg.CountRequests("", "") != 0 {
+				t.Errorf("%d requests reached the registry, want none for bad flags", e.reg.CountRequests("", ""))
+			}
+		})
+	}
+}
+
+func TestRunJSON(t *testing.T) {
+	e := newEnv(t)
+	ref := e.push("1.0.0", map[string]string{"a.yaml": "a\n", "b/c.yaml": "c\n"})
+	key, err := verifytest.NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifytest.SignLegacy(e.ctx, e.reg.Client(), ref, key); err != nil {
+		t.Fatal(err)
+	}
+	pub := e.file("cosign.pub", key.PublicKeyPEM())
+	out := filepath.Join(e.work, "content")
+	m, err := e.reg.Client().Manifest(e.ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type signature struct {
+		Format, KeyID, Verifier, Candidate, Issuer, Subject string
+		Tlog                                                *struct{}
+	}
+	type output struct {
+		URL          string
+		Revision     string
+		Digest       string
+		Tag          string
+		Size         int64
+		Metadata     map[string]string
+		Layer        oci.Descriptor
+		Verification struct{ Signatures []signature }
+		Stats        struct{ Files, Dirs, Symlinks, Hardlinks, Skipped, Bytes int64 }
+		FromCache    bool
+		Dir          string
+	}
+	for _, wantCache := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fromCache=%v", wantCache), func(t *testing.T) {
+			r := e.mustRun(0, "--url", e.url(), "--tag", "1.0.0", "--key", pub, "--json", "--out", out)
+			var got output
+			dec := json.NewDecoder(strings.NewReader(r.stdout))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&got); err != nil {
+				t.Fatalf("stdout is not the documented JSON: %v\n%s", err, r.stdout)
+			}
+			wantSig := signature{Format: "legacy", KeyID: key.KeyID(), Candidate: "legacy " + verifytest.LegacySignatureTag(ref.Digest) + " layer 0"}
+			if len(got.Verification.Signatures) == 1 {
+				if v := got.Verification.Signatures[0].Verifier; !regexp.MustCompile(`^cosign keyed \[policy [0-9a-f]{12}\]$`).MatchString(v) {
+					t.Errorf("verifier = %q", v)
+				}
+				got.Verification.Signatures[0].Verifier = ""
+			}
+			want := output{
+				URL: e.url(), Revision: "1.0.0@" + string(ref.Digest), Digest: string(ref.Digest), Tag: "1.0.0", Size: m.Layers[0].Size,
+				Metadata: got.Metadata, Layer: m.Layers[0],
+				Verification: struct{ Signatures []signature }{[]signature{wantSig}},
+				Stats:        struct{ Files, Dirs, Symlinks, Hardlinks, Skipped, Bytes int64 }{2, 1, 0, 0, 0, 4},
+				FromCache:    wantCache, Dir: out,
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("JSON (-want +got):\n%s", diff)
+			}
+			if got.Metadata[oci.AnnotationSource] != "https://github.com/org/app" {
+				t.Errorf("metadata = %v", got.Metadata)
+			}
+		})
+	}
+}
+
+func TestRunCopyOperation(t *testing.T) {
+	e := newEnv(t)
+	const mediaType = "application/vnd.example.bundle.v1"
+	content := []byte("opaque bundle bytes, not an archive")
+	if _, err := e.reg.PushBytes(e.ctx, "app:bundle", mediaType, content); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(e.work, "content")
+	r := e.mustRun(0, "--url", e.url(), "--tag", "bundle", "--layer-media-type", mediaType, "--layer-operation", "copy", "--out", out)
+	want := map[string]string{"./": "", "layer": string(content)}
+	if diff := cmp.Diff(want, tree(t, out)); diff != "" {
+		t.Errorf("content (-want +got):\n%s", diff)
+	}
+	if w := fmt.Sprintf("  content    1 files, %d B (copied from a %d B layer of %s)", len(content), len(content), mediaType); !strings.Contains(r.stdout, w) {
+		t.Errorf("stdout lacks %q:\n%s", w, r.stdout)
+	}
+}
+
+func TestRunIgnore(t *testing.T) {
+	e := newEnv(t)
+	e.push("1.0.0", map[string]string{"app.yaml": "a\n", "README.md": "docs\n", "docs/x.md": "x\n"})
+	out := filepath.Join(e.work, "content")
+	e.mustRun(0, "--url", e.url(), "--tag", "1.0.0", "--ignore", "*.md", "--ignore", "docs/", "--out", out)
+	if diff := cmp.Diff(map[string]string{"./": "", "app.yaml": "a\n"}, tree(t, out)); diff != "" {
+		t.Errorf("content (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunCacheHit(t *testing.T) {
+	e := newEnv(t)
+	e.push("1.0.0", map[string]string{"app.yaml": "a\n"})
+	out := filepath.Join(e.work, "content")
+	args := []string{"--url", e.url(), "--tag", "1.0.0", "--out", out}
+	e.mustRun(0, args...)
+	e.reg.ResetRequests()
+	r := e.mustRun(0, args...)
+	for _, want := range []string{"Up to date: " + e.url() + " in " + out, "  cache      hit: unchanged, nothing downloaded\n", "  content    1 files, 2 B"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if n := e.reg.CountRequests(http.MethodGet, "/blobs/"); n != 0 {
+		t.Errorf("a cache hit downloaded %d blobs", n)
+	}
+	// --quiet prints nothing, on a hit as on a miss.
+	if r := e.mustRun(0, append(args, "--quiet")...); r.stdout != "" || r.stderr != "" {
+		t.Errorf("--quiet printed stdout %q stderr %q", r.stdout, r.stderr)
+	}
+}
+
+func TestRunProgress(t *testing.T) {
+	e := newEnv(t)
+	big := make([]byte, 3<<20) // incompressible, so the layer spans several progress events
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.reg.PushBytes(e.ctx, "app:big", "application/octet-stream", big); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--url", e.url(), "--tag", "big", "--layer-operation", "copy"}
+
+	r := e.mustRun(0, append(base, "--progress", "--out", filepath.Join(e.work, "forced"))...)
+	for _, want := range []string{"\rresolving…", "\rdownloading [", "] 100%  3.0 MiB / 3.0 MiB"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%q", want, r.stderr)
+		}
+	}
+	if !strings.HasSuffix(r.stderr, "\n") {
+		t.Errorf("the progress line is not ended: %q", r.stderr)
+	}
+	if strings.Contains(r.stderr, "\x1b") {
+		t.Errorf("escape sequences in the progress output: %q", r.stderr)
+	}
+
+	// stderr is a buffer, not a terminal: no bar unless forced.
+	for _, args := range [][]string{nil, {"--progress=false"}} {
+		r := e.mustRun(0, append(append(base, args...), "--out", filepath.Join(t.TempDir(), "content"))...)
+		if r.stderr != "" {
+			t.Errorf("with %v, stderr = %q, want no progress on a non-terminal", args, r.stderr)
+		}
+	}
+}
+
+// fakeClock is a settable clock for the progress bar.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+func TestProgressBarThrottles(t *testing.T) {
+	var buf bytes.Buffer
+	clock := &fakeClock{t: time.Unix(1e9, 0)}
+	b := newProgressBar(&buf)
+	b.now = clock.now
+	const total = 1000 << 20
+	b.update(ocisource.Progress{Phase: ocisource.PhaseResolve})
+	b.update(ocisource.Progress{Phase: ocisource.PhaseDownload, Total: total})
+	draws := b.draws
+	for i := int64(1); i < 1000; i++ { // all within one instant
+		b.update(ocisource.Progress{Phase: ocisource.PhaseDownload, Bytes: i << 20, Total: total})
+	}
+	if got := b.draws - draws; got != 0 {
+		t.Errorf("%d redraws within one interval, want 0", got)
+	}
+	clock.t = clock.t.Add(time.Second)
+	b.update(ocisource.Progress{Phase: ocisource.PhaseDownload, Bytes: 500 << 20, Total: total})
+	if got := b.draws - draws; got != 1 {
+		t.Errorf("%d redraws after a second passed, want 1", got)
+	}
+	if !strings.HasSuffix(buf.String(), " 50%  500.0 MiB / 1000.0 MiB  500.0 MiB/s") {
+		t.Errorf("last line = %q", buf.String()[strings.LastIndex(buf.String(), "\r"):])
+	}
+	b.update(ocisource.Progress{Phase: ocisource.PhaseDownload, Bytes: total, Total: total})
+	if got := b.draws - draws; got != 2 {
+		t.Errorf("the last bytes were not drawn at once (%d redraws, want 2)", got)
+	}
+	b.update(ocisource.Progress{Phase: ocisource.PhaseDone, Bytes: total, Total: total})
+	b.finish()
+	if s := buf.String(); !strings.HasSuffix(s, "\n") || strings.Count(s, "\n") != 1 {
+		t.Errorf("want exactly one newline, at the end: %q", s)
+	}
+}
+
+func TestProgressBarCacheHitLeavesNothing(t *testing.T) {
+	var buf bytes.Buffer
+	b := newProgressBar(&buf)
+	b.update(ocisource.Progress{Phase: ocisource.PhaseResolve})
+	b.update(ocisource.Progress{Phase: ocisource.PhaseDone, Revision: "v1@sha256:00"})
+	b.finish()
+	want := "\rresolving…" + "\r" + strings.Repeat(" ", len("resolving…")) + "\r"
+	if got := buf.String(); got != want {
+		t.Errorf("output = %q, want %q", got, want)
+	}
+}
+
+func TestRunTimeout(t *testing.T) {
+	e := newEnv(t)
+	e.push("1.0.0", map[string]string{"app.yaml": "a\n"})
+	e.reg.Inject(ocitest.Fault{PathContains: "/manifests/", Delay: time.Minute})
+	r := e.mustRun(1, "--url", e.url(), "--tag", "1.0.0", "--timeout", "200ms", "--out", filepath.Join(e.work, "content"))
+	if !strings.Contains(r.stderr, "timed out after 200ms") {
+		t.Errorf("stderr does not say it timed out:\n%s", r.stderr)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	fe := func(phase, cause error) error { return &ocisource.FetchError{Phase: phase, URL: "oci://r/app", Err: cause} }
+	cause := errors.New("cause")
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, 0},
+		{"fetch", fe(ocisource.ErrFetchFailed, cause), 1},
+		{"invalid source", fe(ocisource.ErrInvalidSource, cause), 2},
+		{"verification", fe(ocisource.ErrVerification, cause), 3},
+		{"storage", fe(ocisource.ErrStorageFailed, cause), 4},
+		{"verification timed out", fe(ocisource.ErrVerification, fmt.Errorf("listing signatures: %w", context.DeadlineExceeded)), 1},
+		{"unforeseen", cause, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := exitCode(context.Background(), tt.err); got != tt.want {
+				t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got := exitCode(ctx, fe(ocisource.ErrVerification, cause)); got != 1 {
+		t.Errorf("exitCode after the context ended = %d, want 1", got)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"--help", "-h", "-help"} {
+		var stdout, stderr bytes.Buffer
+		if code := run(context.Background(), []string{arg}, &stdout, &stderr); code != 0 {
+			t.Errorf("%s: exit code %d, want 0", arg, code)
+		}
+		if stdout.String() != helpText || stderr.Len() != 0 {
+			t.Errorf("%s: stdout %d bytes (want the help text), stderr %q", arg, stdout.Len(), stderr.String())
+		}
+	}
+}
+
+// TestHelpNamesEveryFlag keeps --help in step with the flags.
+func TestHelpNamesEveryFlag(t *testing.T) {
+	fs := newFlagSet(&config{})
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "--" + f.Name
+		if len(f.Name) == 1 {
+			name = "-" + f.Name
+		}
+		if !regexp.MustCompile(`(?m)^\s+(?:--[a-z-]+, )?` + regexp.QuoteMeta(name) + `\b`).MatchString(helpText) {
+			t.Errorf("--help does not document %s", name)
+		}
+	})
+	for _, code := range []string{"0", "1", "2", "3", "4"} {
+		if !regexp.MustCompile(`(?m)^  ` + code + `  \S`).MatchString(helpText) {
+			t.Errorf("--help does not document exit code %s", code)
+		}
+	}
+}
