@@ -603,7 +603,9 @@ func TestRunTimeout(t *testing.T) {
 }
 
 func TestExitCode(t *testing.T) {
-	fe := func(phase, cause error) error { return &ocisource.FetchError{Phase: phase, URL: "oci://r/app", Err: cause} }
+	fe := func(phase, cause error) error {
+		return &ocisource.FetchError{Phase: phase, URL: "oci://r/app", Err: cause}
+	}
 	cause := errors.New("cause")
 	tests := []struct {
 		name string
