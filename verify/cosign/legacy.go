@@ -56,6 +56,8 @@ func (v *Verifier) legacy(ctx context.Context, p *policy, a *attempt) {
 		a.fail(where, fmt.Errorf("%w: %d signature layers, the limit is %d; none was read", ErrTooManySignatures, len(m.Layers), v.opts.maxSignatures))
 		return
 	}
+	// Signatures over the same payload share one blob: fetch each once.
+	payloads := map[oci.Digest][]byte{}
 	for i, layer := range m.Layers {
 		if ctx.Err() != nil {
 			return
@@ -65,10 +67,14 @@ func (v *Verifier) legacy(ctx context.Context, p *policy, a *attempt) {
 			a.fail(candidate, fmt.Errorf("%w: layer media type %q, want %q", ErrInvalidSignature, layer.MediaType, MediaTypeSimpleSigning))
 			continue
 		}
-		payload, err := v.fetch(ctx, a.ref, layer)
-		if err != nil {
-			a.fail(candidate, err)
-			continue
+		payload, ok := payloads[layer.Digest]
+		if !ok || int64(len(payload)) != layer.Size {
+			var err error
+			if payload, err = v.fetch(ctx, a.ref, layer); err != nil {
+				a.fail(candidate, err)
+				continue
+			}
+			payloads[layer.Digest] = payload
 		}
 		sig, err := v.VerifyLegacySignature(ctx, a.ref.Digest, payload, layer.Annotations)
 		if err != nil {
