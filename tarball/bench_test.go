@@ -107,22 +107,28 @@ func BenchmarkInflateAndWriteBaseline(b *testing.B) {
 }
 
 // BenchmarkExtractVsBaseline alternates the two in one loop and reports
-// extract/baseline as the "ratio" metric, which is what PERFORMANCE.md asks
-// for (target: at most 1.2).
+// extract/baseline wall time as the "ratio" metric, which is what
+// PERFORMANCE.md asks for (target: at most 1.2), and the same for CPU time
+// of the process as "cpu-ratio", which other load on a shared machine
+// disturbs less. Extract inflates on a second goroutine, so on an idle
+// machine with two cores its wall time approaches the slower of inflating
+// and writing rather than their sum.
 func BenchmarkExtractVsBaseline(b *testing.B) {
 	files, archive, size := benchArchive(b)
 	parent := b.TempDir()
 	b.SetBytes(size)
-	var tExtract, tBase time.Duration
+	var tExtract, tBase, cExtract, cBase time.Duration
 	i := 0
 	for b.Loop() {
 		dir := filepath.Join(parent, strconv.Itoa(i))
-		start := time.Now()
+		start, cpu := time.Now(), processCPU()
 		baselineOnce(b, archive, files, dir+"-base")
 		tBase += time.Since(start)
-		start = time.Now()
+		cBase += processCPU() - cpu
+		start, cpu = time.Now(), processCPU()
 		extractOnce(b, archive, dir)
 		tExtract += time.Since(start)
+		cExtract += processCPU() - cpu
 		b.StopTimer()
 		os.RemoveAll(dir)
 		os.RemoveAll(dir + "-base")
@@ -130,6 +136,7 @@ func BenchmarkExtractVsBaseline(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(tExtract)/float64(tBase), "ratio")
+	b.ReportMetric(float64(cExtract)/float64(cBase), "cpu-ratio")
 	b.ReportMetric(float64(tBase.Milliseconds())/float64(i), "baseline-ms/op")
 	b.ReportMetric(float64(tExtract.Milliseconds())/float64(i), "extract-ms/op")
 }
