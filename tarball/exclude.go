@@ -5,8 +5,12 @@ import "strings"
 // WithExclude leaves out the entries that match gitignore-style patterns
 // (the syntax [WithIgnorePatterns] documents), and everything below a
 // directory that matches; they are read past and counted in
-// [Stats].Skipped, like Flux's `spec.ignore`. A hard link to a left-out file
-// fails. The default extracts every entry.
+// [Stats].Skipped, like Flux's `spec.ignore`. Names are still checked
+// ([ErrInsecurePath]) before they are matched, and the data of a left-out
+// file still counts against [WithMaxTotalBytes] and [WithMaxFileBytes],
+// though not in [Stats].Bytes, so that it cannot make Extract inflate
+// without bound. A hard link to a left-out file fails. Several calls add
+// up. The default extracts every entry.
 func WithExclude(patterns ...string) Option {
 	return func(o *options) error {
 		rules, err := parseIgnore(patterns)

@@ -25,7 +25,7 @@ type Stats struct {
 	Dirs      int64 // directories created, including implied parents, not the target itself
 	Symlinks  int64 // symbolic links created
 	Hardlinks int64 // hard links created
-	Skipped   int64 // entries left out: symbolic links under SymlinksSkip, PAX global headers
+	Skipped   int64 // entries left out: excluded ones, symbolic links under SymlinksSkip, PAX global headers
 	Bytes     int64 // bytes written to regular files
 }
 
@@ -205,7 +205,9 @@ type extractor struct {
 	buf     []byte
 	objects int64
 	stats   Stats
-	dirs    []dirTime
+	// discarded counts data of excluded entries, read but not written.
+	discarded int64
+	dirs      []dirTime
 }
 
 func (x *extractor) abs(rel string) string {
@@ -460,6 +462,12 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	}
 	if x.excluded(parts, hdr.Typeflag == tar.TypeDir) {
 		x.stats.Skipped++
+		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeGNUSparse {
+			// Read the data here rather than let tar.Reader.Next discard
+			// it: that would count it as header bytes, and nothing would
+			// bound how much is inflated for nothing.
+			return x.copyData(tr, io.Discard, hdr.Size)
+		}
 		return nil
 	}
 	rel := strings.Join(parts, "/")
@@ -496,7 +504,7 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if x.o.maxFile != Unlimited && hdr.Size > x.o.maxFile {
 			return &LimitError{Limit: LimitFileBytes, Max: x.o.maxFile}
 		}
-		if x.o.maxTotal != Unlimited && hdr.Size > x.o.maxTotal-x.stats.Bytes {
+		if x.o.maxTotal != Unlimited && hdr.Size > x.o.maxTotal-x.stats.Bytes-x.discarded {
 			return &LimitError{Limit: LimitTotalBytes, Max: x.o.maxTotal}
 		}
 		parent, err := x.prepare(parts)
@@ -614,8 +622,7 @@ func symlinkTarget(parts []string, target string, maxLen int64) (string, error) 
 	return clean, nil
 }
 
-// writeFile creates a new file and copies the entry's data into it,
-// counting what is written against the limits.
+// writeFile creates a new file and copies the entry's data into it.
 func (x *extractor) writeFile(tr io.Reader, abs string, perm fs.FileMode) (err error) {
 	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
@@ -626,6 +633,30 @@ func (x *extractor) writeFile(tr io.Reader, abs string, perm fs.FileMode) (err e
 			err = cerr
 		}
 	}()
+	if err := x.copyData(tr, f, -1); err != nil {
+		return err
+	}
+	if x.o.sync {
+		return f.Sync()
+	}
+	return nil
+}
+
+// copyData copies the current entry's data to w, counting it against the
+// per-file and total limits. Data of excluded entries (w is io.Discard)
+// counts too, so that no entry makes Extract inflate without bound; only
+// written bytes go into Stats.Bytes. size, when not negative, is what the
+// header claims, refused early if it is already over a limit.
+func (x *extractor) copyData(tr io.Reader, w io.Writer, size int64) error {
+	if size >= 0 {
+		if x.o.maxFile != Unlimited && size > x.o.maxFile {
+			return &LimitError{Limit: LimitFileBytes, Max: x.o.maxFile}
+		}
+		if x.o.maxTotal != Unlimited && size > x.o.maxTotal-x.stats.Bytes-x.discarded {
+			return &LimitError{Limit: LimitTotalBytes, Max: x.o.maxTotal}
+		}
+	}
+	discard := w == io.Discard
 	var written int64
 	for {
 		n, rerr := readFull(tr, x.buf)
@@ -633,17 +664,21 @@ func (x *extractor) writeFile(tr io.Reader, abs string, perm fs.FileMode) (err e
 			if x.o.maxFile != Unlimited && written+int64(n) > x.o.maxFile {
 				return &LimitError{Limit: LimitFileBytes, Max: x.o.maxFile}
 			}
-			if x.o.maxTotal != Unlimited && x.stats.Bytes+int64(n) > x.o.maxTotal {
+			if x.o.maxTotal != Unlimited && x.stats.Bytes+x.discarded+int64(n) > x.o.maxTotal {
 				return &LimitError{Limit: LimitTotalBytes, Max: x.o.maxTotal}
 			}
-			if _, err := f.Write(x.buf[:n]); err != nil {
+			if _, err := w.Write(x.buf[:n]); err != nil {
 				return err
 			}
 			written += int64(n)
-			x.stats.Bytes += int64(n)
+			if discard {
+				x.discarded += int64(n)
+			} else {
+				x.stats.Bytes += int64(n)
+			}
 		}
 		if rerr == io.EOF {
-			break
+			return nil
 		}
 		if rerr != nil {
 			return x.streamErr(rerr)
@@ -653,10 +688,6 @@ func (x *extractor) writeFile(tr io.Reader, abs string, perm fs.FileMode) (err e
 		}
 		x.progress()
 	}
-	if x.o.sync {
-		return f.Sync()
-	}
-	return nil
 }
 
 // readFull reads until buf is full or an error; io.EOF means the entry
