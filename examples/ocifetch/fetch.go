@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,9 @@ func (c *config) fetch(ctx context.Context, stdout, stderr io.Writer) int {
 		default:
 			fmt.Fprintf(stderr, "ocifetch: %v\n", err)
 		}
+		if h := hint(err); h != "" {
+			fmt.Fprintf(stderr, "hint: %s\n", h)
+		}
 		return code
 	}
 	switch {
@@ -101,6 +105,22 @@ func exitCode(ctx context.Context, err error) int {
 	default: // ocisource.ErrFetchFailed, and anything unforeseen
 		return exitFetchFailed
 	}
+}
+
+// hint suggests the flag a failure most likely calls for, or "".
+func hint(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &unknownCA):
+		return "the registry's certificate is signed by an authority this system does not trust: give its CA with --ca-file FILE"
+	case errors.Is(err, oci.ErrUnauthorized):
+		return "give credentials with --docker-config DIR (a directory holding the config.json `docker login` writes)"
+	case errors.Is(err, oci.ErrInsecureAuth):
+		return "for a registry that speaks plain HTTP, add --insecure"
+	case errors.Is(err, verify.ErrNoSignatures):
+		return "no cosign signature is attached to this artifact in the registry: was it signed (cosign sign) in this repository?"
+	}
+	return ""
 }
 
 // client builds the registry client from the flags.

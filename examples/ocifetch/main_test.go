@@ -221,7 +221,7 @@ func TestRunKeyedVerification(t *testing.T) {
 
 	// An unsigned release is refused, saying there was nothing to check.
 	r = e.mustRun(3, "--url", e.url(), "--tag", "2.0.0", "--key", good, "--out", out)
-	if !strings.Contains(r.stderr, "no signatures") {
+	if !strings.Contains(r.stderr, "no signatures") || !strings.Contains(r.stderr, "\nhint: no cosign signature is attached") {
 		t.Errorf("stderr does not say the artifact is unsigned:\n%s", r.stderr)
 	}
 	if diff := cmp.Diff(before, snapshot(t, out)); diff != "" {
@@ -662,5 +662,16 @@ func TestHelpNamesEveryFlag(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^  ` + code + `  \S`).MatchString(helpText) {
 			t.Errorf("--help does not document exit code %s", code)
 		}
+	}
+}
+
+// A plain-HTTP registry without --insecure is refused, with the flag to use.
+func TestRunPlainHTTPNeedsInsecure(t *testing.T) {
+	e := newEnv(t)
+	e.push("1.0.0", map[string]string{"app.yaml": "a\n"})
+	e.base = []string{"--docker-config", e.base[2]} // drop --insecure
+	r := e.mustRun(1, "--url", e.url(), "--tag", "1.0.0", "--out", filepath.Join(e.work, "content"))
+	if !strings.HasSuffix(r.stderr, "\nhint: for a registry that speaks plain HTTP, add --insecure\n") {
+		t.Errorf("stderr does not point at --insecure:\n%s", r.stderr)
 	}
 }
