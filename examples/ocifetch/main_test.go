@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -586,7 +587,7 @@ func TestProgressBarCacheHitLeavesNothing(t *testing.T) {
 	b.update(ocisource.Progress{Phase: ocisource.PhaseResolve})
 	b.update(ocisource.Progress{Phase: ocisource.PhaseDone, Revision: "v1@sha256:00"})
 	b.finish()
-	want := "\rresolving…" + "\r" + strings.Repeat(" ", len("resolving…")) + "\r"
+	want := "\rresolving…" + "\r" + strings.Repeat(" ", utf8.RuneCountInString("resolving…")) + "\r"
 	if got := buf.String(); got != want {
 		t.Errorf("output = %q, want %q", got, want)
 	}
@@ -673,5 +674,33 @@ func TestRunPlainHTTPNeedsInsecure(t *testing.T) {
 	r := e.mustRun(1, "--url", e.url(), "--tag", "1.0.0", "--out", filepath.Join(e.work, "content"))
 	if !strings.HasSuffix(r.stderr, "\nhint: for a registry that speaks plain HTTP, add --insecure\n") {
 		t.Errorf("stderr does not point at --insecure:\n%s", r.stderr)
+	}
+}
+
+// Every line fits an 80-column terminal, or the carriage return could not
+// redraw it: the longest tag, the largest sizes and rate.
+func TestProgressBarFitsATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	clock := &fakeClock{t: time.Unix(1e9, 0)}
+	b := newProgressBar(&buf)
+	b.now = clock.now
+	const total = 999 << 30
+	b.update(ocisource.Progress{Phase: ocisource.PhaseResolve})
+	b.update(ocisource.Progress{Phase: ocisource.PhaseVerify, Revision: strings.Repeat("t", 128) + "@sha256:" + strings.Repeat("a", 64)})
+	b.update(ocisource.Progress{Phase: ocisource.PhaseVerify, Revision: "v1.2.3@sha256:" + strings.Repeat("a", 64)})
+	b.update(ocisource.Progress{Phase: ocisource.PhaseDownload, Total: total})
+	clock.t = clock.t.Add(time.Second)
+	b.update(ocisource.Progress{Phase: ocisource.PhaseDownload, Bytes: total - 1, Total: total})
+	b.update(ocisource.Progress{Phase: ocisource.PhaseDone, Bytes: total, Total: total})
+	for _, line := range strings.FieldsFunc(buf.String(), func(r rune) bool { return r == '\r' || r == '\n' }) {
+		if n := utf8.RuneCountInString(line); n > maxLineWidth {
+			t.Errorf("line of %d columns: %q", n, line)
+		}
+	}
+	if !strings.Contains(buf.String(), "\rverifying v1.2.3@sha256:aaaaaaaaaaaa…") {
+		t.Errorf("the revision is not abbreviated: %q", buf.String())
+	}
+	if !strings.Contains(buf.String(), "] 100%  999.0 GiB / 999.0 GiB  999.0 GiB/s") {
+		t.Errorf("no final line: %q", buf.String())
 	}
 }

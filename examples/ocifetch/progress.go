@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ocisource/ocisource"
 )
@@ -13,8 +14,13 @@ import (
 // bar; phase changes and the end of the download are drawn at once.
 const redrawInterval = 100 * time.Millisecond
 
-// barWidth is the number of cells of the bar itself.
-const barWidth = 30
+// barWidth is the number of cells of the bar itself, chosen so that the
+// longest download line fits an 80-column terminal (a line that wraps cannot
+// be redrawn with a carriage return).
+const barWidth = 20
+
+// maxLineWidth bounds every line the bar draws, in runes.
+const maxLineWidth = 79
 
 // progressBar draws fetch progress on one line of a terminal, rewriting it
 // with a carriage return (no escape sequences, so a log file that captures it
@@ -46,7 +52,7 @@ func (b *progressBar) update(p ocisource.Progress) {
 	case ocisource.PhaseResolve:
 		b.draw(now, "resolving…")
 	case ocisource.PhaseVerify:
-		b.draw(now, "verifying "+p.Revision)
+		b.draw(now, "verifying "+shortRevision(p.Revision))
 	case ocisource.PhaseDownload:
 		if prev != ocisource.PhaseDownload {
 			b.start = now
@@ -94,13 +100,25 @@ func (b *progressBar) downloadLine(now time.Time, n, total int64) string {
 	return s.String()
 }
 
+// shortRevision abbreviates "<tag>@sha256:<hex>" to the first 12 hex digits.
+func shortRevision(rev string) string {
+	if i := strings.LastIndex(rev, ":"); i >= 0 && len(rev)-i-1 > 12 {
+		rev = rev[:i+13] + "…"
+	}
+	return rev
+}
+
 func (b *progressBar) draw(now time.Time, line string) {
+	if r := []rune(line); len(r) > maxLineWidth {
+		line = string(r[:maxLineWidth-1]) + "…"
+	}
+	width := utf8.RuneCountInString(line)
 	pad := ""
-	if n := len(line); n < b.lastLen {
-		pad = strings.Repeat(" ", b.lastLen-n)
+	if width < b.lastLen {
+		pad = strings.Repeat(" ", b.lastLen-width)
 	}
 	fmt.Fprint(b.w, "\r"+line+pad)
-	b.lastLen = len(line)
+	b.lastLen = width
 	b.lastDraw = now
 	b.open = true
 	b.draws++
