@@ -28,11 +28,24 @@
 //	ocifetch --url oci://127.0.0.1:5000/org/bundle --tag v1 \
 //	    --ca-file ca.pem --docker-config ./docker --layer-operation copy --out ./bundle
 //
-// The reference precedence is Flux's: --digest, then --semver (with
-// --semver-filter), then --tag, then the tag "latest". Keyless verification
-// never uses the network besides the registry unless --sigstore-public-good is
-// given. A second fetch of an unchanged artifact with the same settings
-// downloads nothing (it costs one HEAD request when resolved by tag).
+// Run "ocifetch --help" for every flag. The reference precedence is Flux's:
+// --digest, then --semver (with --semver-filter), then --tag, then the tag
+// "latest". Keyless verification never uses the network besides the registry
+// unless --sigstore-public-good is given.
+//
+// A second fetch of an unchanged artifact with the same settings downloads
+// nothing (it costs one HEAD request when resolved by tag) and reports the
+// signatures verified when it was first fetched. The settings include a hash
+// of everything the verification trusts (key files, trusted root, identity
+// flags), shown in the verifier's name ("cosign keyed [policy 1a2b3c4d5e6f]"),
+// so a fetch with another key or identity always verifies afresh.
+//
+// On success, a summary goes to stdout (revision, digest, verified
+// signatures, files and bytes written, cache hit or miss); --json prints the
+// artifact instead (url, revision, digest, tag, layer, size, metadata,
+// verification.signatures[] with verifier, format, keyID or issuer and
+// subject, tlog; stats; fromCache; dir). A progress bar goes to stderr when it
+// is a terminal.
 //
 // Exit codes tell failures apart:
 //
