@@ -305,6 +305,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	}
 	first := runs[0]
 	p("\nphases of run 1 (time since Fetch was called, from WithProgress events):\n  %s\n", first.phaseLine())
+	p("download of run 1, time when it passed each tenth of the compressed layer (in archive order):\n  %s\n", first.tenthsLine())
 	p("requests of run 1 (cold: new client, new dir):\n")
 	for _, q := range first.reqs {
 		p("  %s\n", q)
@@ -378,6 +379,7 @@ type fetchResult struct {
 	mem    memory
 	reqs   []request
 	phases []phaseMark
+	tenths []time.Duration // when the download passed 10%, 20%, ... of the layer
 }
 
 func (r fetchResult) phaseLine() string {
@@ -386,6 +388,16 @@ func (r fetchResult) phaseLine() string {
 		parts = append(parts, fmt.Sprintf("%s at %s", m.phase, secs(m.at)))
 	}
 	return strings.Join(parts, ", ") + fmt.Sprintf(", returned at %s", secs(r.s.wall))
+}
+
+// tenthsLine shows how the download (compressed bytes, in archive order)
+// progressed: where a fetch spends its time along the archive.
+func (r fetchResult) tenthsLine() string {
+	var parts []string
+	for i, at := range r.tenths {
+		parts = append(parts, fmt.Sprintf("%d%% %s", 10*(i+1), secs(at)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // fetch runs one timed fetch into dir (which must not hold the artifact)
@@ -413,14 +425,18 @@ func (fx *fetcher) fetch(ctx context.Context, reg *registry, dir string, payload
 	case a.Verification == nil || len(a.Verification.Signatures) == 0:
 		return fetchResult{}, fmt.Errorf("fetch reports no verified signature")
 	}
-	return fetchResult{s: s, mem: mem, reqs: reg.requests(), phases: fx.phases.marks()}, nil
+	r := fetchResult{s: s, mem: mem, reqs: reg.requests()}
+	r.phases, r.tenths = fx.phases.marks()
+	return r, nil
 }
 
-// phaseClock records when each phase of a fetch was first reported.
+// phaseClock records when each phase of a fetch was first reported, and
+// when the download passed each tenth of the layer.
 type phaseClock struct {
-	mu  sync.Mutex
-	t0  time.Time
-	got []phaseMark
+	mu     sync.Mutex
+	t0     time.Time
+	got    []phaseMark
+	tenths []time.Duration
 }
 
 type phaseMark struct {
@@ -431,22 +447,28 @@ type phaseMark struct {
 func (c *phaseClock) start() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t0, c.got = time.Now(), nil
+	c.t0, c.got, c.tenths = time.Now(), nil, nil
 }
 
 func (c *phaseClock) progress(pr ocisource.Progress) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	at := time.Since(c.t0)
+	if pr.Phase == ocisource.PhaseDownload && pr.Total > 0 {
+		for len(c.tenths) < 10 && pr.Bytes*10 >= pr.Total*int64(len(c.tenths)+1) {
+			c.tenths = append(c.tenths, at)
+		}
+	}
 	if n := len(c.got); n > 0 && c.got[n-1].phase == pr.Phase {
 		return
 	}
-	c.got = append(c.got, phaseMark{phase: pr.Phase, at: time.Since(c.t0)})
+	c.got = append(c.got, phaseMark{phase: pr.Phase, at: at})
 }
 
-func (c *phaseClock) marks() []phaseMark {
+func (c *phaseClock) marks() ([]phaseMark, []time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]phaseMark(nil), c.got...)
+	return append([]phaseMark(nil), c.got...), append([]time.Duration(nil), c.tenths...)
 }
 
 // readLayer reads the whole layer into memory.
