@@ -178,6 +178,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	}
 	p("pushed:  %s@%s in %s; signed with a generated ECDSA P-256 key (cosign legacy format, no tlog)\n", ref, mdesc.Digest, round(tPush))
 
+	coresStages := availableCores(300 * time.Millisecond)
+
 	// 2. Stages alone. The compressed blob is read into memory for the
 	// sha256 and inflate stages, and dropped before the fetches.
 	maxTotal := max(tarball.DefaultMaxTotalBytes, 2*payload.bytes)
@@ -239,6 +241,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return filepath.Join(d, "out"), os.MkdirAll(d, 0o755)
 	}
 
+	coresFetch := availableCores(300 * time.Millisecond)
 	idleBeforeFirst := int64(0)
 	if cfg.cpuprofile != "" {
 		f, err := os.Create(cfg.cpuprofile)
@@ -349,8 +352,15 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		mib(maxAboveRSS), mib(maxAboveHeap), mib(maxAlloc))
 
 	// Verdict.
+	coresEnd := availableCores(300 * time.Millisecond)
 	ratio := float64(fetchMed) / float64(limit)
-	p("\nfetch median %s, limit %s\n", secs(fetchMed), secs(limit))
+	p("\ncores available to this process (CPU/wall of %d busy goroutines for 0.3s), before the stages %.2f, before the fetches %.2f, at the end %.2f; load average now %s\n",
+		cores, coresStages, coresFetch, coresEnd, loadAvg())
+	if least := min(coresStages, coresFetch, coresEnd); least < 0.9*float64(cores) {
+		p("WARNING: other processes held the cores (%.2f of %d available at worst): the limit assumes %d free cores, so fetch/limit is pessimistic and noisy; rerun on a quiet machine\n",
+			least, cores, cores)
+	}
+	p("fetch median %s, limit %s\n", secs(fetchMed), secs(limit))
 	p("fetch/limit = %.2f (target <= %.2f)%s\n", ratio, targetRatio, missed(ratio <= targetRatio))
 	p("peak RSS during fetch = %s above idle (target < %s above idle at 1 GiB; payload here %s)%s\n",
 		mib(maxAboveRSS), mib(targetRSSAboveIdle), mib(payload.bytes), missed(maxAboveRSS < targetRSSAboveIdle))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"runtime"
@@ -231,4 +232,41 @@ func cpuModel() string {
 		}
 	}
 	return ""
+}
+
+// availableCores runs one busy goroutine per GOMAXPROCS for d and returns
+// the CPU time the process got divided by the wall time: about GOMAXPROCS
+// on an idle machine, less when other processes hold the cores. The limit
+// assumes every core is free, so a low figure flags a run whose ratio is
+// not to be trusted.
+func availableCores(d time.Duration) float64 {
+	n := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	c0, t0 := cpuTime(), time.Now()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := sha256.New()
+			buf := make([]byte, 64<<10)
+			for time.Since(t0) < d {
+				h.Write(buf)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(cpuTime()-c0) / float64(time.Since(t0))
+}
+
+// loadAvg returns the 1-minute load average, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
