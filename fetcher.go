@@ -227,6 +227,10 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 		return nil, &FetchError{Phase: ErrInvalidSource, URL: src.URL, Err: err}
 	}
 	fail := func(phase error, revision string, err error) (*Artifact, error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			// Running out of time is not a verdict on the signatures or the disk.
+			phase = ErrFetchFailed
+		}
 		return nil, &FetchError{Phase: phase, URL: src.URL, Revision: revision, Err: err}
 	}
 	settings := settingsOf(src, p)
@@ -270,6 +274,16 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 
 	// 2. Unchanged?
 	if a, ok := f.cached(dir, revision, settings, src.Verifier != nil); ok {
+		if src.Verifier != nil && verify.FingerprintOf(src.Verifier) == "" {
+			// The verifier cannot say whether it is the policy that verified
+			// the cached content: ask it again (still nothing downloaded).
+			f.emit(Progress{Phase: PhaseVerify, Revision: revision})
+			res, err := src.Verifier.Verify(ctx, ref)
+			if err != nil {
+				return fail(ErrVerification, revision, err)
+			}
+			a.Verification = res
+		}
 		f.log(ctx, "artifact unchanged, nothing downloaded", "url", src.URL, "revision", revision)
 		f.emit(Progress{Phase: PhaseDone, Revision: revision})
 		return a, nil
@@ -383,9 +397,12 @@ func selectLayer(m *oci.Manifest, mediaType string) (oci.Descriptor, error) {
 func settingsOf(src Source, p parsed) string {
 	verifier := ""
 	if src.Verifier != nil {
-		verifier = reflect.TypeOf(src.Verifier).String()
-		if n, ok := src.Verifier.(verify.Named); ok {
-			verifier += ":" + n.Name()
+		// A verifier's fingerprint covers its whole policy (keys, roots,
+		// identities), so a cache hit never stands in for a verification
+		// by another policy. One without is re-asked on every cache hit.
+		verifier = verify.FingerprintOf(src.Verifier)
+		if verifier == "" {
+			verifier = "unfingerprinted:" + reflect.TypeOf(src.Verifier).String()
 		}
 	}
 	b, _ := json.Marshal(struct {

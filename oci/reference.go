@@ -193,6 +193,28 @@ func (r Reference) String() string {
 	return s
 }
 
+// MarshalText encodes r as its String form ("" for the zero Reference).
+func (r Reference) MarshalText() ([]byte, error) {
+	if r == (Reference{}) {
+		return []byte{}, nil
+	}
+	return []byte(r.String()), nil
+}
+
+// UnmarshalText parses b with [ParseReference] ("" gives the zero Reference).
+func (r *Reference) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*r = Reference{}
+		return nil
+	}
+	ref, err := ParseReference(string(b))
+	if err != nil {
+		return err
+	}
+	*r = ref
+	return nil
+}
+
 // Repo returns "host/repository", without tag or digest.
 func (r Reference) Repo() string { return r.Registry + "/" + r.Repository }
 

@@ -40,7 +40,7 @@ func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	sameHost := sameHost(req.URL, g.registry)
 	if req.URL.Scheme == "http" {
 		if sameHost && !g.insecure {
-			return nil, fmt.Errorf("%w: registry %s is not marked insecure, refusing plain HTTP (use HTTPS, or WithInsecure)", ErrInsecureAuth, g.registry)
+			return nil, fmt.Errorf("%w: registry %s is not marked insecure, refusing plain HTTP (use HTTPS, or mark the registry insecure)", ErrInsecureAuth, g.registry)
 		}
 		if !sameHost && req.Header.Get("Authorization") != "" {
 			return nil, fmt.Errorf("%w: credentials for %s would go over plain HTTP to %s; refused", ErrInsecureAuth, g.registry, req.URL.Host)

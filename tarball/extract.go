@@ -20,13 +20,13 @@ import (
 // Stats counts what [Extract] did. It is returned on success and passed to
 // the [WithProgress] callback as extraction runs.
 type Stats struct {
-	Entries   int64 // archive entries read, including skipped ones
-	Files     int64 // regular files written (a duplicate entry counts again)
-	Dirs      int64 // directories created, including implied parents, not the target itself
-	Symlinks  int64 // symbolic links created
-	Hardlinks int64 // hard links created
-	Skipped   int64 // entries left out: excluded ones, symbolic links under SymlinksSkip, PAX global headers
-	Bytes     int64 // bytes written to regular files
+	Entries   int64 `json:"entries"`   // archive entries read, including skipped ones
+	Files     int64 `json:"files"`     // regular files written (a duplicate entry counts again)
+	Dirs      int64 `json:"dirs"`      // directories created, including implied parents, not the target itself
+	Symlinks  int64 `json:"symlinks"`  // symbolic links created
+	Hardlinks int64 `json:"hardlinks"` // hard links created
+	Skipped   int64 `json:"skipped"`   // entries left out: excluded ones, symbolic links under SymlinksSkip, PAX global headers
+	Bytes     int64 `json:"bytes"`     // bytes written to regular files
 }
 
 // Extract unpacks the tar or tar+gzip stream r into dir and returns what it

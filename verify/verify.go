@@ -102,34 +102,54 @@ func (f Format) String() string {
 	}
 }
 
+// MarshalText encodes the format as "any", "legacy" or "bundle".
+func (f Format) MarshalText() ([]byte, error) {
+	switch f {
+	case FormatAny, FormatLegacy, FormatBundle:
+		return []byte(f.String()), nil
+	}
+	return nil, fmt.Errorf("verify: unknown format %d", uint8(f))
+}
+
+// UnmarshalText decodes "any", "legacy" or "bundle".
+func (f *Format) UnmarshalText(b []byte) error {
+	for _, c := range []Format{FormatAny, FormatLegacy, FormatBundle} {
+		if string(b) == c.String() {
+			*f = c
+			return nil
+		}
+	}
+	return fmt.Errorf("verify: unknown format %q", b)
+}
+
 // Result is the outcome of a successful verification.
 type Result struct {
 	// Ref is the digest-pinned reference that was verified.
-	Ref oci.Reference
+	Ref oci.Reference `json:"ref"`
 	// Signatures lists each signature that was accepted, at least one.
-	Signatures []Signature
+	Signatures []Signature `json:"signatures"`
 }
 
 // Signature describes one accepted signature.
 type Signature struct {
 	// Verifier names the verifier that accepted it (see [Named]).
-	Verifier string
+	Verifier string `json:"verifier,omitempty"`
 	// Format is the storage format: [FormatLegacy] or [FormatBundle].
-	Format Format
+	Format Format `json:"format"`
 	// Candidate says where the signature was found, e.g.
 	// "legacy sha256-<hex>.sig layer 0" or "bundle sha256:<hex>".
-	Candidate string
+	Candidate string `json:"candidate,omitempty"`
 	// KeyID identifies the public key for keyed signatures: the lowercase hex
 	// sha256 of the key's DER SubjectPublicKeyInfo. Empty for keyless ones.
-	KeyID string
+	KeyID string `json:"keyID,omitempty"`
 	// Issuer is the OIDC issuer in the signing certificate (keyless), or "".
-	Issuer string
+	Issuer string `json:"issuer,omitempty"`
 	// Subject is the identity (subject alternative name) in the signing
 	// certificate (keyless), or "".
-	Subject string
+	Subject string `json:"subject,omitempty"`
 	// Tlog is the verified transparency-log entry, or nil when the signature
 	// was accepted without one.
-	Tlog *TlogEntry
+	Tlog *TlogEntry `json:"tlog,omitempty"`
 }
 
 // Signer returns a string that identifies who made the signature: "key:" and
@@ -145,11 +165,11 @@ func (s Signature) Signer() string {
 // TlogEntry is a verified transparency-log (Rekor) entry.
 type TlogEntry struct {
 	// LogIndex is the entry's index in the log.
-	LogIndex int64
+	LogIndex int64 `json:"logIndex"`
 	// IntegratedTime is when the log says it recorded the entry.
-	IntegratedTime time.Time
+	IntegratedTime time.Time `json:"integratedTime"`
 	// LogID is the lowercase hex id of the log (sha256 of its public key).
-	LogID string
+	LogID string `json:"logID,omitempty"`
 }
 
 // Failure is why one candidate signature (or one verifier) was rejected.

@@ -1,0 +1,99 @@
+package ocisource_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ocisource/ocisource"
+	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/verify"
+	"github.com/ocisource/ocisource/verify/cosign"
+	"github.com/ocisource/ocisource/verify/verifytest"
+)
+
+// A cache hit must never stand in for a verification by another policy.
+func TestFetchCacheHitRespectsVerificationPolicy(t *testing.T) {
+	e := newEnv(t)
+	d := e.push("app:v1", v1)
+	client := e.reg.Client()
+	keyA, _ := verifytest.NewKeyPair()
+	keyB, _ := verifytest.NewKeyPair()
+	if _, err := verifytest.SignLegacy(e.ctx, client, e.reg.Ref("app:v1").WithDigest(d.Digest), keyA, verifytest.WithoutTransparencyLog()); err != nil {
+		t.Fatal(err)
+	}
+	verifierFor := func(k *verifytest.KeyPair) verify.Verifier {
+		v, err := cosign.New(cosign.WithClient(client), cosign.WithKeys(k.PublicKeyPEM()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	src := e.src(ocisource.Ref{Tag: "v1"})
+	src.Verifier = verifierFor(keyA)
+	if _, err := e.f.Fetch(e.ctx, src, e.dir); err != nil {
+		t.Fatal(err)
+	}
+	// Same policy, new verifier value: cache hit.
+	src.Verifier = verifierFor(keyA)
+	if a, err := e.f.Fetch(e.ctx, src, e.dir); err != nil || !a.FromCache {
+		t.Fatalf("same policy: FromCache=%v err=%v, want a cache hit", a != nil && a.FromCache, err)
+	}
+	// Another key: verified afresh, and it fails.
+	src.Verifier = verifierFor(keyB)
+	_, err := e.f.Fetch(e.ctx, src, e.dir)
+	if !errors.Is(err, ocisource.ErrVerification) {
+		t.Fatalf("key B on content verified by key A: err = %v, want ErrVerification", err)
+	}
+	assertUntouched(t, e.dir, v1, siblings(t, e.dir))
+
+	// A verifier without a fingerprint is asked again on each cache hit.
+	var calls atomic.Int32
+	plain := verify.VerifierFunc(func(ctx context.Context, ref oci.Reference) (*verify.Result, error) {
+		calls.Add(1)
+		return &verify.Result{Ref: ref, Signatures: []verify.Signature{{KeyID: "test"}}}, nil
+	})
+	src.Verifier = plain
+	if _, err := e.f.Fetch(e.ctx, src, e.dir); err != nil {
+		t.Fatal(err)
+	}
+	e.reg.ResetRequests()
+	a, err := e.f.Fetch(e.ctx, src, e.dir)
+	if err != nil || !a.FromCache {
+		t.Fatalf("FromCache=%v err=%v", a != nil && a.FromCache, err)
+	}
+	if calls.Load() != 2 {
+		t.Errorf("verifier called %d times, want 2 (fetch + cache hit)", calls.Load())
+	}
+	if n := e.reg.CountRequests(http.MethodGet, "/blobs/"); n != 0 {
+		t.Errorf("cache hit downloaded %d blobs", n)
+	}
+}
+
+// Running out of time while verifying is a fetch failure, not a verdict.
+func TestFetchDeadlineIsNotAVerificationFailure(t *testing.T) {
+	e := newEnv(t)
+	d := e.push("app:v1", v1)
+	key, _ := verifytest.NewKeyPair()
+	client := e.reg.Client()
+	if _, err := verifytest.SignLegacy(e.ctx, client, e.reg.Ref("app:v1").WithDigest(d.Digest), key, verifytest.WithoutTransparencyLog()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := cosign.New(cosign.WithClient(client), cosign.WithKeys(key.PublicKeyPEM()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.reg.Inject(ocitest.Fault{PathContains: ".sig", Delay: 5 * time.Second})
+	ctx, cancel := context.WithTimeout(e.ctx, 200*time.Millisecond)
+	defer cancel()
+	src := e.src(ocisource.Ref{Tag: "v1"})
+	src.Verifier = v
+	_, err = e.f.Fetch(ctx, src, e.dir)
+	if !errors.Is(err, ocisource.ErrFetchFailed) || errors.Is(err, ocisource.ErrVerification) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrFetchFailed wrapping context.DeadlineExceeded", err)
+	}
+}

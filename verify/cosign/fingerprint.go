@@ -1,0 +1,38 @@
+package cosign
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	"github.com/ocisource/ocisource/verify"
+)
+
+var _ verify.Fingerprinter = (*Verifier)(nil)
+
+// Fingerprint summarises everything that decides which signatures v
+// accepts: its keys, its trusted root (or the public-good TUF root), its
+// identities, format, requirements and limits. It implements
+// [verify.Fingerprinter].
+func (v *Verifier) Fingerprint() string {
+	h := sha256.New()
+	o := v.opts
+	ids := make([]string, 0, len(v.keys))
+	for _, k := range v.keys {
+		ids = append(ids, k.id)
+	}
+	sort.Strings(ids)
+	fmt.Fprintf(h, "keys=%q\n", ids)
+	root := sha256.Sum256(o.rootJSON)
+	fmt.Fprintf(h, "root=%x tuf=%v tufcache=%q\n", root, o.tuf, o.tufCacheDir)
+	idents := make([]string, 0, len(o.identities))
+	for _, id := range o.identities {
+		idents = append(idents, fmt.Sprintf("%q|%q|%q|%q", id.Issuer, id.IssuerRegExp, id.Subject, id.SubjectRegExp))
+	}
+	sort.Strings(idents)
+	fmt.Fprintf(h, "identities=%q unsafe=%v\n", idents, o.noIdentity)
+	fmt.Fprintf(h, "tlog=%v sct=%v ts=%v format=%d maxsig=%d maxatt=%d\n",
+		o.requireTlog, o.requireSCT, o.requireTS, o.format, o.maxSignatures, o.maxAttachment)
+	return "cosign:" + hex.EncodeToString(h.Sum(nil))
+}
