@@ -14,7 +14,10 @@
 //  3. times ocisource.Fetcher.Fetch end to end (resolve by tag, keyed cosign
 //     verification, pull, extract) -runs times, each with a fresh client and
 //     into a fresh directory, sampling the RSS and the Go heap every few
-//     milliseconds and logging the HTTP requests;
+//     milliseconds and logging the HTTP requests. Stage runs and fetches
+//     are interleaved, round by round, so that a machine whose speed drifts
+//     affects both alike; with -cpuprofile, -runs more fetches are profiled
+//     afterwards, so no timing is taken under the profiler;
 //  4. prints the stages, the limit max(slowest stage, sum of stage CPU /
 //     cores), the fetch median and fetch/limit, memory and request counts,
 //     a cache hit (a second fetch of the unchanged artifact into the same
@@ -27,7 +30,13 @@
 //
 // Usage:
 //
-//	go run ./internal/bench [-size 128MiB] [-runs 5] [-reps 3] [-dir DIR] [-keep] [-cpuprofile FILE]
+//	go run ./internal/bench [-size 128MiB] [-runs 5] [-reps 5] [-warmup 1] [-dir DIR] [-keep] [-cpuprofile FILE]
+//
+// Memory: besides the registry's copy of the layer (in-memory registry),
+// the process holds the compressed layer and the inflated tar while timing,
+// about twice the payload size in all. Trees written during the timed
+// rounds are removed only after them (a removal slows what follows it), so
+// the work dir needs about (3 + warmup + reps + runs) times the payload size.
 package main
 
 import (
@@ -64,6 +73,7 @@ const sampleInterval = 3 * time.Millisecond
 type config struct {
 	size       int64
 	runs, reps int
+	warmup     int
 	dir        string
 	keep       bool
 	cpuprofile string
@@ -73,10 +83,11 @@ func main() {
 	var cfg config
 	size := flag.String("size", "128MiB", "payload size (e.g. 128MiB, 1GiB)")
 	flag.IntVar(&cfg.runs, "runs", 5, "timed fetches (median reported)")
-	flag.IntVar(&cfg.reps, "reps", 3, "repetitions of each stage timed alone (median reported)")
+	flag.IntVar(&cfg.reps, "reps", 5, "repetitions of each stage timed alone (median reported)")
 	flag.StringVar(&cfg.dir, "dir", "", "work directory (default: a new directory under "+os.TempDir()+")")
+	flag.IntVar(&cfg.warmup, "warmup", 1, "untimed rounds (each stage and one fetch) before the timed ones")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory")
-	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "write a CPU profile of the timed fetches (only) to this file")
+	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "after the timed runs, profile -runs more fetches (and nothing else) into this file")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
@@ -87,8 +98,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
-	if cfg.runs < 1 || cfg.reps < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -runs and -reps must be at least 1")
+	if cfg.runs < 1 || cfg.reps < 1 || cfg.warmup < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -runs and -reps must be at least 1, -warmup at least 0")
 		os.Exit(2)
 	}
 	if err := run(context.Background(), cfg, os.Stdout); err != nil {
@@ -128,6 +139,18 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	p("  work dir %s (%s)\n", work, fs)
 	if fs == "tmpfs" || fs == "ramfs" {
 		p("  WARNING: the work dir is in memory; unpack times do not include a disk (use -dir on a disk)\n")
+	}
+
+	trees := int64(3 + 2*cfg.warmup + cfg.reps + cfg.runs)
+	if cfg.cpuprofile != "" {
+		trees += int64(cfg.runs)
+	}
+	if free := freeBytes(work); free >= 0 {
+		need := trees * cfg.size * 11 / 10
+		p("  work dir needs about %s, has %s free\n", mib(need), mib(free))
+		if free < need {
+			p("  WARNING: the work dir may run out of space (use -dir elsewhere, or fewer -runs/-reps)\n")
+		}
 	}
 
 	reg, err := openRegistry()
@@ -178,48 +201,24 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	}
 	p("pushed:  %s@%s in %s; signed with a generated ECDSA P-256 key (cosign legacy format, no tlog)\n", ref, mdesc.Digest, round(tPush))
 
-	coresStages := availableCores(300 * time.Millisecond)
-
-	// 2. Stages alone. The compressed blob is read into memory for the
-	// sha256 and inflate stages, and dropped before the fetches.
+	// 2 and 3. Stages alone and fetches, interleaved: round i times each
+	// stage once (while i < reps) and then one fetch (while i < runs), so
+	// that a machine whose speed drifts (other processes, writeback, the
+	// file system's state) affects the stages and the fetches alike.
 	maxTotal := max(tarball.DefaultMaxTotalBytes, 2*payload.bytes)
-	stages, err := func() ([]*stage, error) {
-		blob, err := readLayer(layer)
-		if err != nil {
-			return nil, err
-		}
-		return timeStages(ctx, reg, layer.Descriptor, blob, work, payload, cfg.reps, maxTotal)
-	}()
+	blob, err := readLayer(layer)
 	if err != nil {
 		return err
 	}
 	cleanup()
-
-	var slowest *stage
-	var sumCPU time.Duration
-	p("\nstages alone (median of %d; MiB/s over the bytes column):\n", cfg.reps)
-	p("  %-26s %12s %12s %9s %10s %10s %9s\n", "stage", "bytes", "counted", "wall", "MiB/s", "CPU", "CPU/wall")
-	for _, s := range stages {
-		p("  %-26s %12s %12s %9s %10.1f %10s %9.2f\n", s.name, mib(s.bytes), s.what, secs(s.med.wall), mibps(s.bytes, s.med.wall), secs(s.med.cpu), float64(s.med.cpu)/float64(s.med.wall))
-		if slowest == nil || s.med.wall > slowest.med.wall {
-			slowest = s
-		}
-		sumCPU += s.med.cpu
+	stages, err := newStages(ctx, reg, layer.Descriptor, blob, work, payload, maxTotal)
+	if err != nil {
+		return err
 	}
-	cpuBound := sumCPU / time.Duration(cores)
-	limit := max(slowest.med.wall, cpuBound)
-	p("  %-26s %12s %12s %9s %10s %10s\n", "sum", "", "", "", "", secs(sumCPU))
-	p("  limit = max(slowest stage alone %s [%s], sum of stage CPU %s / %d cores = %s) = %s\n",
-		secs(slowest.med.wall), slowest.name, secs(sumCPU), cores, secs(cpuBound), secs(limit))
-	if reg.inMemory {
-		p("  (the GET stage's CPU includes the in-process registry's; a stage's CPU is the whole process's during it)\n")
-	}
+	// The stages hold the layer and the tar until their last use below.
+	stageBytes := int64(len(blob)) + stages[3].bytes
 
-	// 3. Fetches.
 	pub := key.PublicKeyPEM()
-	srcSpec := func(v *cosign.Verifier) ocisource.Source {
-		return ocisource.Source{URL: ref.URL(), Ref: ocisource.Ref{Tag: tag}, Verifier: v}
-	}
 	newFetcher := func() (*fetcher, error) {
 		c, err := reg.newClient()
 		if err != nil {
@@ -233,61 +232,124 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		fx.f, err = ocisource.NewFetcher(ocisource.WithClient(c),
 			ocisource.WithProgress(fx.phases.progress),
 			ocisource.WithExtractOptions(tarball.WithMaxTotalBytes(maxTotal)))
-		fx.src = srcSpec(v)
+		fx.src = ocisource.Source{URL: ref.URL(), Ref: ocisource.Ref{Tag: tag}, Verifier: v}
 		return fx, err
 	}
-	dirOf := func(name string) (string, error) {
-		d := filepath.Join(work, "fetch", name)
-		return filepath.Join(d, "out"), os.MkdirAll(d, 0o755)
-	}
-
-	coresFetch := availableCores(300 * time.Millisecond)
-	idleBeforeFirst := int64(0)
-	if cfg.cpuprofile != "" {
-		f, err := os.Create(cfg.cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		settle()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-	}
-	var runs []fetchResult
+	// fetchInto runs one cold fetch (new client) into a new directory
+	// named name. Nothing is deleted until the end: removing a tree of
+	// thousands of files keeps the file system busy for a while after
+	// (journal, discards), which would slow whatever is timed next.
 	var last *fetcher
 	var lastDir string
-	for i := range cfg.runs {
+	fetchInto := func(name string) (fetchResult, error) {
 		fx, err := newFetcher()
 		if err != nil {
-			return err
+			return fetchResult{}, err
 		}
-		dir, err := dirOf(fmt.Sprintf("run-%d", i+1))
+		d := filepath.Join(work, "fetch", name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fetchResult{}, err
+		}
+		last, lastDir = fx, filepath.Join(d, "out")
+		r, err := fx.fetch(ctx, reg, lastDir, payload)
 		if err != nil {
-			return err
+			return r, fmt.Errorf("fetch into %s: %w", lastDir, err)
 		}
-		r, err := fx.fetch(ctx, reg, dir, payload)
-		if err != nil {
-			pprof.StopCPUProfile()
-			return fmt.Errorf("fetch run %d: %w", i+1, err)
-		}
-		if i == 0 {
-			idleBeforeFirst = r.mem.idleRSS
-		}
-		runs = append(runs, r)
-		if lastDir != "" {
-			if err := os.RemoveAll(filepath.Dir(lastDir)); err != nil {
+		return r, nil
+	}
+
+	// Warm-up rounds, not counted: on a fresh VM or after a pause, the
+	// first trees written cost several times more per file (the kernel's
+	// caches and the guest's memory are not yet populated).
+	var warmups []string
+	for i := range cfg.warmup {
+		var line []string
+		for _, st := range stages {
+			if err := st.once(); err != nil {
 				return err
 			}
+			line = append(line, fmt.Sprintf("%s %.2fs", strings.SplitN(st.name, ",", 2)[0], st.runs[0].wall.Seconds()))
+			st.runs = nil
 		}
-		last, lastDir = fx, dir
+		r, err := fetchInto(fmt.Sprintf("warmup-%d", i+1))
+		if err != nil {
+			return err
+		}
+		warmups = append(warmups, strings.Join(append(line, fmt.Sprintf("fetch %.2fs", r.s.wall.Seconds())), ", "))
 	}
-	if cfg.cpuprofile != "" {
-		pprof.StopCPUProfile()
+
+	coresBefore := availableCores(300 * time.Millisecond)
+	var runs []fetchResult
+	for i := range max(cfg.reps, cfg.runs) {
+		if i < cfg.reps {
+			for _, st := range stages {
+				if err := st.once(); err != nil {
+					return err
+				}
+			}
+		}
+		if i < cfg.runs {
+			r, err := fetchInto(fmt.Sprintf("run-%d", i+1))
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+		}
+	}
+	coresAfter := availableCores(300 * time.Millisecond)
+
+	// The trees of the timed rounds are not needed any more (the last
+	// fetch's stays for the cache hit).
+	for _, d := range []string{filepath.Join(work, "unpack")} {
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
+	}
+	if err := removeAllBut(filepath.Join(work, "fetch"), filepath.Base(filepath.Dir(lastDir))); err != nil {
+		return err
+	}
+
+	var slowest *stage
+	var sumCPU time.Duration
+	for i, w := range warmups {
+		p("\nwarm-up round %d (not counted): %s", i+1, w)
+	}
+	if len(warmups) > 0 {
+		p("\n")
+	}
+	p("\nstages alone (median of %d, interleaved with the fetches; MiB/s over the bytes column):\n", cfg.reps)
+	p("  %-26s %12s %12s %9s %10s %10s %9s\n", "stage", "bytes", "counted", "wall", "MiB/s", "CPU", "CPU/wall")
+	for _, s := range stages {
+		m := s.median()
+		p("  %-26s %12s %12s %9s %10.1f %10s %9.2f\n", s.name, mib(s.bytes), s.what, secs(m.wall), mibps(s.bytes, m.wall), secs(m.cpu), float64(m.cpu)/float64(m.wall))
+		if slowest == nil || m.wall > slowest.median().wall {
+			slowest = s
+		}
+		sumCPU += m.cpu
+	}
+	cpuBound := sumCPU / time.Duration(cores)
+	limit := max(slowest.median().wall, cpuBound)
+	p("  %-26s %12s %12s %9s %10s %10s\n", "sum", "", "", "", "", secs(sumCPU))
+	p("  limit = max(slowest stage alone %s [%s], sum of stage CPU %s / %d cores = %s) = %s\n",
+		secs(slowest.median().wall), slowest.name, secs(sumCPU), cores, secs(cpuBound), secs(limit))
+	p("  stage walls per round:")
+	for _, s := range stages {
+		p(" %s", strings.SplitN(s.name, ",", 2)[0])
+		for _, r := range s.runs {
+			p(" %.2f", r.wall.Seconds())
+		}
+		p(";")
+	}
+	p("\n")
+	p("  GET is a plain http.Client GET into a reused %d KiB buffer (no hashing); sha256 and inflate read the layer from memory;\n", getBufferSize>>10)
+	p("  unpack is tarball.Extract (CompressionNone) of the inflated tar from memory into a new dir on the work dir's file system.\n")
+	if reg.inMemory {
+		p("  A stage's CPU is the whole process's during it: the GET stage's includes the in-process registry's.\n")
 	}
 
 	p("\nFetcher.Fetch: resolve by tag + keyed cosign verify + pull + extract; %d runs, each with a new client and into a new dir;\n", cfg.runs)
-	p("memory sampled every %s (RSS from /proc/self/statm, heap in use = runtime/metrics objects+unused); idle = just before the run:\n", sampleInterval)
+	p("memory sampled every %s (RSS from /proc/self/statm, heap in use = runtime/metrics objects+unused); idle = just before the run\n", sampleInterval)
+	p("(idle includes the registry's copy of the layer and the stages' %s of layer and tar held in memory):\n", mib(stageBytes))
 	p("  %-6s %9s %10s %9s %9s %8s %10s %10s %10s %10s %10s %10s\n", "run", "wall", "MiB/s", "CPU", "CPU/wall", "requests", "RSS idle", "RSS peak", "above idle", "heap peak", "above idle", "allocated")
 	var walls, cpus []time.Duration
 	var maxAboveRSS, maxAboveHeap, maxAlloc int64
@@ -303,10 +365,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	}
 	fetchMed := median(walls)
 	p("  %-6s %9s %10.1f %9s   (MiB/s over the uncompressed payload)\n", "median", secs(fetchMed), mibps(payload.bytes, fetchMed), secs(median(cpus)))
-	if cfg.cpuprofile != "" {
-		p("  NOTE: these runs were timed under the CPU profiler (%s), which costs a few per cent\n", cfg.cpuprofile)
-	}
 	first := runs[0]
+	idleBeforeFirst := first.mem.idleRSS
 	p("\nphases of run 1 (time since Fetch was called, from WithProgress events):\n  %s\n", first.phaseLine())
 	p("download of run 1, time when it passed each tenth of the compressed layer (in archive order):\n  %s\n", first.tenthsLine())
 	p("requests of run 1 (cold: new client, new dir):\n")
@@ -333,8 +393,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		p("  %s\n", q)
 	}
 
-	warmDir, err := dirOf("warm-client")
-	if err != nil {
+	warmDir := filepath.Join(work, "fetch", "warm-client", "out")
+	if err := os.MkdirAll(filepath.Dir(warmDir), 0o755); err != nil {
 		return err
 	}
 	warm, err := last.fetch(ctx, reg, warmDir, payload)
@@ -351,12 +411,18 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	p("peak during a fetch, above that run's idle: RSS %s, Go heap in use %s; most allocated by one fetch: %s\n",
 		mib(maxAboveRSS), mib(maxAboveHeap), mib(maxAlloc))
 
+	if cfg.cpuprofile != "" {
+		if err := profileFetches(cfg, fetchInto); err != nil {
+			return err
+		}
+		p("\nCPU profile of %d more fetches (new client, new dir each; not part of the timings above) written to %s\n", cfg.runs, cfg.cpuprofile)
+	}
+
 	// Verdict.
-	coresEnd := availableCores(300 * time.Millisecond)
 	ratio := float64(fetchMed) / float64(limit)
-	p("\ncores available to this process (CPU/wall of %d busy goroutines for 0.3s), before the stages %.2f, before the fetches %.2f, at the end %.2f; load average now %s\n",
-		cores, coresStages, coresFetch, coresEnd, loadAvg())
-	if least := min(coresStages, coresFetch, coresEnd); least < 0.9*float64(cores) {
+	p("\ncores available to this process (CPU/wall of %d busy goroutines for 0.3s): before the timed rounds %.2f, after them %.2f; load average now %s\n",
+		cores, coresBefore, coresAfter, loadAvg())
+	if least := min(coresBefore, coresAfter); least < 0.9*float64(cores) {
 		p("WARNING: other processes held the cores (%.2f of %d available at worst): the limit assumes %d free cores, so fetch/limit is pessimistic and noisy; rerun on a quiet machine\n",
 			least, cores, cores)
 	}
@@ -375,6 +441,47 @@ func missed(ok bool) string {
 		return ""
 	}
 	return "  MISSED"
+}
+
+// removeAllBut removes every entry of dir except keep.
+func removeAllBut(dir, keep string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() != keep {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// profileFetches writes a CPU profile of cfg.runs fetches, and of nothing
+// else, to cfg.cpuprofile.
+func profileFetches(cfg config, fetchInto func(name string) (fetchResult, error)) (err error) {
+	f, err := os.Create(cfg.cpuprofile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	settle()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	for i := range cfg.runs {
+		if _, err := fetchInto(fmt.Sprintf("profiled-%d", i+1)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fetcher is a Fetcher with its source and a clock for its phases.

@@ -220,6 +220,16 @@ func fsType(path string) string {
 	return fmt.Sprintf("type 0x%X", t)
 }
 
+// freeBytes returns the space available to unprivileged users on the file
+// system holding path, or -1.
+func freeBytes(path string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return -1
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
 // cpuModel returns the CPU model name from /proc/cpuinfo, or "".
 func cpuModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")

@@ -29,29 +29,28 @@ type stage struct {
 	name  string
 	what  string // what the bytes column counts
 	bytes int64
+	run   func() error // the timed work
+	after func() error // untimed clean-up after each run, or nil
 	runs  []sample
-	med   sample
 }
 
-// runStage runs fn reps times, each after settle (and after prepare, when
-// given, untimed), and records the samples.
-func runStage(st *stage, reps int, prepare func(i int) error, fn func(i int) error) error {
-	for i := range reps {
-		if prepare != nil {
-			if err := prepare(i); err != nil {
-				return fmt.Errorf("%s: %w", st.name, err)
-			}
-		}
-		settle()
-		s, err := measure(func() error { return fn(i) })
-		if err != nil {
+// once runs the stage once, after settle, and records the sample.
+func (st *stage) once() error {
+	settle()
+	s, err := measure(st.run)
+	if err != nil {
+		return fmt.Errorf("%s: %w", st.name, err)
+	}
+	st.runs = append(st.runs, s)
+	if st.after != nil {
+		if err := st.after(); err != nil {
 			return fmt.Errorf("%s: %w", st.name, err)
 		}
-		st.runs = append(st.runs, s)
 	}
-	st.med = medianOf(st.runs)
 	return nil
 }
+
+func (st *stage) median() sample { return medianOf(st.runs) }
 
 // rawGet GETs the blob desc names with a plain http.Client and reads the
 // body into a reused buffer, neither hashing nor keeping it: the network
@@ -132,27 +131,23 @@ func unpack(ctx context.Context, tarBytes []byte, dir string, maxTotal int64) (*
 		tarball.WithCompression(tarball.CompressionNone), tarball.WithMaxTotalBytes(maxTotal))
 }
 
-// timeStages times the four stages alone over the same bytes and returns
-// them in pipeline order.
-func timeStages(ctx context.Context, reg *registry, layer oci.Descriptor, blob []byte, work string, payload payloadStats, reps int, maxTotal int64) ([]*stage, error) {
-	get := &stage{name: "blob GET, raw HTTP", what: "compressed", bytes: layer.Size}
+// newStages prepares the four stages over the same bytes, in pipeline
+// order: the GET of the blob, and sha256, inflation and unpacking of blob
+// (the compressed layer, in memory). It inflates blob once to hold the
+// uncompressed tar in memory for the unpack stage.
+func newStages(ctx context.Context, reg *registry, layer oci.Descriptor, blob []byte, work string, payload payloadStats, maxTotal int64) ([]*stage, error) {
 	hc, err := reg.rawClient(ctx)
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, getBufferSize)
+	getBuf := make([]byte, getBufferSize)
 	url := reg.blobURL(layer.Digest)
-	if err := runStage(get, reps, nil, func(int) error { return rawGet(ctx, hc, url, layer.Size, buf) }); err != nil {
-		return nil, err
-	}
-	hc.CloseIdleConnections()
+	get := &stage{name: "blob GET, raw HTTP", what: "compressed", bytes: layer.Size,
+		run: func() error { return rawGet(ctx, hc, url, layer.Size, getBuf) }}
 
-	hash := &stage{name: "sha256", what: "compressed", bytes: layer.Size}
-	if err := runStage(hash, reps, nil, func(int) error { return sha256Of(blob, layer.Digest) }); err != nil {
-		return nil, err
-	}
+	hash := &stage{name: "sha256", what: "compressed", bytes: layer.Size,
+		run: func() error { return sha256Of(blob, layer.Digest) }}
 
-	// The uncompressed tar, kept in memory for the unpack stage.
 	var tarBuf bytes.Buffer
 	tarBuf.Grow(int(payload.bytes + payload.bytes/16 + 1<<20))
 	zbuf := make([]byte, inflateBufferSize)
@@ -160,41 +155,32 @@ func timeStages(ctx context.Context, reg *registry, layer oci.Descriptor, blob [
 	if err != nil {
 		return nil, fmt.Errorf("inflating the layer: %w", err)
 	}
-	inf := &stage{name: "inflate, klauspost gzip", what: "uncompressed", bytes: tarSize}
-	if err := runStage(inf, reps, nil, func(int) error {
-		n, err := inflate(blob, io.Discard, zbuf)
-		if err == nil && n != tarSize {
-			err = fmt.Errorf("inflated %d bytes, want %d", n, tarSize)
-		}
-		return err
-	}); err != nil {
-		return nil, err
-	}
-
-	un := &stage{name: "unpack tar to disk", what: "uncompressed", bytes: tarSize}
-	dirOf := func(i int) string { return filepath.Join(work, "unpack", fmt.Sprintf("run-%d", i)) }
-	tarBytes := tarBuf.Bytes()
-	err = runStage(un, reps,
-		func(i int) error {
-			if i > 0 {
-				if err := os.RemoveAll(dirOf(i - 1)); err != nil {
-					return err
-				}
+	inf := &stage{name: "inflate, klauspost gzip", what: "uncompressed", bytes: tarSize,
+		run: func() error {
+			n, err := inflate(blob, io.Discard, zbuf)
+			if err == nil && n != tarSize {
+				err = fmt.Errorf("inflated %d bytes, want %d", n, tarSize)
 			}
-			return os.MkdirAll(filepath.Dir(dirOf(i)), 0o755)
-		},
-		func(i int) error {
-			st, err := unpack(ctx, tarBytes, dirOf(i), maxTotal)
+			return err
+		}}
+
+	tarBytes := tarBuf.Bytes()
+	// Each run unpacks into a new directory, kept until the end (see
+	// fetchInto in main.go for why nothing is deleted in between).
+	unpacked := 0
+	un := &stage{name: "unpack tar to disk", what: "uncompressed", bytes: tarSize,
+		run: func() error {
+			unpacked++
+			dir := filepath.Join(work, "unpack", fmt.Sprintf("run-%d", unpacked), "out")
+			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+				return err
+			}
+			st, err := unpack(ctx, tarBytes, dir, maxTotal)
 			if err == nil && (st.Files != payload.files || st.Bytes != payload.bytes) {
 				err = fmt.Errorf("unpacked %d files, %d bytes; want %d files, %d bytes", st.Files, st.Bytes, payload.files, payload.bytes)
 			}
 			return err
-		})
-	if err != nil {
-		return nil, err
-	}
-	if err := os.RemoveAll(filepath.Join(work, "unpack")); err != nil {
-		return nil, err
+		},
 	}
 	return []*stage{get, hash, inf, un}, nil
 }
