@@ -373,6 +373,20 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	for _, q := range first.reqs {
 		p("  %s\n", q)
 	}
+	var failed []request
+	for _, q := range first.trips {
+		if q.err != nil {
+			failed = append(failed, q)
+		}
+	}
+	p("client round trips of run 1 (counting transport under the oci.Client): %d, of which %d failed", len(first.trips), len(failed))
+	if len(failed) > 0 {
+		p(" (attempts that never became an HTTP request the registry saw, e.g. go-containerregistry's HTTPS ping racing HTTP):")
+	}
+	p("\n")
+	for _, q := range failed {
+		p("  %s\n", q)
+	}
 
 	// 4. Cache hit, and a cold fetch with a warm client.
 	settle()
@@ -433,6 +447,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	cold := len(first.reqs)
 	p("requests: cold fetch %d (target <= %d), cache hit %d (target %d)%s\n",
 		cold, targetColdRequests, len(hitReqs), targetHitRequests, missed(cold <= targetColdRequests && len(hitReqs) == targetHitRequests))
+	p("  (client round trips of the cold fetch, failed attempts included: %d, %d failed)\n", len(first.trips), len(failed))
 	return nil
 }
 
@@ -495,6 +510,7 @@ type fetchResult struct {
 	s      sample
 	mem    memory
 	reqs   []request
+	trips  []request // client round trips, failed ones included
 	phases []phaseMark
 	tenths []time.Duration // when the download passed 10%, 20%, ... of the layer
 }
@@ -542,7 +558,7 @@ func (fx *fetcher) fetch(ctx context.Context, reg *registry, dir string, payload
 	case a.Verification == nil || len(a.Verification.Signatures) == 0:
 		return fetchResult{}, fmt.Errorf("fetch reports no verified signature")
 	}
-	r := fetchResult{s: s, mem: mem, reqs: reg.requests()}
+	r := fetchResult{s: s, mem: mem, reqs: reg.requests(), trips: reg.trips()}
 	r.phases, r.tenths = fx.phases.marks()
 	return r, nil
 }

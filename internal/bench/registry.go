@@ -31,9 +31,15 @@ const benchRepo = "ocisource-bench/payload"
 type request struct {
 	method, path string
 	status       int
+	err          error // a round trip that failed (no response)
 }
 
-func (r request) String() string { return fmt.Sprintf("%-4s %s -> %d", r.method, r.path, r.status) }
+func (r request) String() string {
+	if r.err != nil {
+		return fmt.Sprintf("%-4s %s -> failed: %v", r.method, r.path, r.err)
+	}
+	return fmt.Sprintf("%-4s %s -> %d", r.method, r.path, r.status)
+}
 
 // registry is where the payload lives: the in-memory ocitest registry or a
 // real one, with a way to make fresh clients, a raw HTTP client for the
@@ -51,9 +57,13 @@ type registry struct {
 	// the same network transport settings as oci.NewClient's default,
 	// plus registry auth for a real registry.
 	rawClient func(ctx context.Context) (*http.Client, error)
-	// reset empties the request log; requests returns it.
+	// reset empties the request logs; requests returns the requests the
+	// registry answered (its own log for the in-memory registry), trips
+	// every round trip the clients attempted, failed ones included (a
+	// counting transport under the oci.Client).
 	reset    func()
 	requests func() []request
+	trips    func() []request
 	close    func()
 }
 
@@ -88,17 +98,21 @@ func openRegistry() (*registry, error) {
 
 func memoryRegistry() *registry {
 	reg := ocitest.New()
+	log := &requestLog{}
 	return &registry{
 		desc: fmt.Sprintf("in-memory ocitest registry at %s, in this process: its CPU time counts in the GET stage and the fetch, "+
 			"its copy of the blob in the RSS (so RSS is reported above idle)", reg.Host()),
-		host:      reg.Host(),
-		scheme:    "http",
-		inMemory:  true,
-		newClient: func() (*oci.Client, error) { return reg.Client(), nil },
+		host:     reg.Host(),
+		scheme:   "http",
+		inMemory: true,
+		newClient: func() (*oci.Client, error) {
+			return reg.Client(oci.WithTransport(&countingTransport{inner: networkTransport(nil), log: log})), nil
+		},
 		rawClient: func(context.Context) (*http.Client, error) {
 			return &http.Client{Transport: networkTransport(nil)}, nil
 		},
-		reset: reg.ResetRequests,
+		reset: func() { reg.ResetRequests(); log.reset() },
+		trips: log.list,
 		requests: func() []request {
 			var out []request
 			for _, q := range reg.Requests() {
@@ -135,6 +149,7 @@ func realRegistry(host string, insecure bool, caFile string) (*registry, error) 
 		scheme:   scheme,
 		reset:    log.reset,
 		requests: log.list,
+		trips:    log.list,
 		close:    func() {},
 	}
 	r.newClient = func() (*oci.Client, error) {
@@ -184,6 +199,7 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if resp != nil {
 		q.status = resp.StatusCode
 	}
+	q.err = err
 	t.log.add(q)
 	return resp, err
 }
