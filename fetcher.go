@@ -331,6 +331,9 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 		Verification: result,
 		Dir:          dir,
 	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fail(ErrStorageFailed, revision, err)
+	}
 	recPath := recordPath(dir)
 	opts := append([]tarball.Option{}, f.extractOpts...)
 	opts = append(opts, tarball.WithBeforeCommit(func(string) error {

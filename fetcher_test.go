@@ -359,6 +359,18 @@ func TestFetchCopyAndIgnore(t *testing.T) {
 	}
 }
 
+func TestFetchCreatesParentDirs(t *testing.T) {
+	e := newEnv(t)
+	e.push("app:v1", v1)
+	dir := filepath.Join(t.TempDir(), "a", "b", "content")
+	if _, err := e.f.Fetch(e.ctx, e.src(ocisource.Ref{Tag: "v1"}), dir); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(v1, tree(t, dir)); diff != "" {
+		t.Errorf("content (-want +got):\n%s", diff)
+	}
+}
+
 func TestFetchProgress(t *testing.T) {
 	var events []ocisource.Progress
 	e := newEnv(t, ocisource.WithProgress(func(p ocisource.Progress) { events = append(events, p) }))
