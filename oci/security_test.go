@@ -502,3 +502,32 @@ func TestWrongPasswordIsUnauthorized(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnauthorized", err)
 	}
 }
+
+type schemeCounter struct {
+	mu    sync.Mutex
+	count map[string]int
+}
+
+func (s *schemeCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	s.count[r.URL.Scheme]++
+	s.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// An insecure registry is spoken to in plain HTTP only: no TLS probe first.
+func TestInsecureMeansPlainHTTPOnly(t *testing.T) {
+	reg := ocitest.NewT(t)
+	pushArtifact(t, reg, "app:v1", "x")
+	sc := &schemeCounter{count: map[string]int{}}
+	c, err := oci.NewClient(oci.WithInsecure(), oci.WithAnonymous(), oci.WithTransport(sc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Resolve(context.Background(), reg.Ref("app:v1")); err != nil {
+		t.Fatal(err)
+	}
+	if sc.count["https"] != 0 || sc.count["http"] != 2 {
+		t.Errorf("requests by scheme = %v, want 2 plain HTTP (ping, HEAD) and no HTTPS", sc.count)
+	}
+}

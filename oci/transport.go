@@ -38,6 +38,11 @@ type guardTransport struct {
 
 func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	sameHost := sameHost(req.URL, g.registry)
+	if g.insecure && sameHost && req.URL.Scheme == "https" {
+		// An insecure registry speaks plain HTTP: answer go-containerregistry's
+		// HTTPS probe at once instead of dialling a TLS handshake that fails.
+		return nil, fmt.Errorf("registry %s is marked insecure: plain HTTP only", g.registry)
+	}
 	if req.URL.Scheme == "http" {
 		if sameHost && !g.insecure {
 			return nil, fmt.Errorf("%w: registry %s is not marked insecure, refusing plain HTTP (use HTTPS, or mark the registry insecure)", ErrInsecureAuth, g.registry)
