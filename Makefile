@@ -85,7 +85,7 @@ define fuzz_all
 	if [ -z "$$targets" ]; then echo "==> no fuzz targets found"; exit 0; fi; \
 	while read -r pkg name; do \
 		echo "==> fuzz $$pkg $$name for $(1)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(1) "$$pkg" < /dev/null; \
+		internal/tools/fuzz-one.sh "$(GO)" "$$pkg" "$$name" $(1); \
 	done <<< "$$targets"
 endef
 
