@@ -480,6 +480,20 @@ func TestRetries(t *testing.T) {
 			t.Errorf("GET requests = %d, want 3 (1 + 2 retries)", n)
 		}
 	})
+	t.Run("connection resets then success", func(t *testing.T) {
+		// Two resets in a row: net/http's own retry of a request on a reused
+		// connection covers at most the first, so the second needs ours.
+		for _, retries := range []int{0, 3} {
+			reg := ocitest.NewT(t)
+			pushArtifact(t, reg, "app:v1", "x")
+			c := reg.Client(oci.WithRetries(retries, time.Millisecond))
+			reg.Inject(ocitest.Fault{Method: http.MethodGet, PathContains: "/manifests/", Reset: true, Times: 2})
+			_, err := c.Manifest(context.Background(), reg.Ref("app:v1"))
+			if (err == nil) != (retries > 0) {
+				t.Errorf("retries=%d: err = %v", retries, err)
+			}
+		}
+	})
 	t.Run("no retry on 404", func(t *testing.T) {
 		reg := ocitest.NewT(t)
 		pushArtifact(t, reg, "app:v1", "x")

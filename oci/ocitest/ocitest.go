@@ -196,6 +196,9 @@ type Fault struct {
 	// Header adds or replaces response headers (e.g. Location, Link,
 	// WWW-Authenticate). With Status 3xx this makes a redirect.
 	Header http.Header
+	// Reset drops the connection before any response is sent, as a reset
+	// connection or a crashed proxy would.
+	Reset bool
 
 	used int
 }
@@ -274,6 +277,9 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 				t.Stop()
 				return
 			}
+		}
+		if f.Reset {
+			panic(http.ErrAbortHandler)
 		}
 		if f.Status != 0 || f.Body != nil || f.Truncate > 0 || f.Header != nil {
 			r.serveFault(cw, req, f)
