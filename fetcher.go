@@ -357,6 +357,7 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 		// A blob that failed its digest or size check, or a registry that
 		// failed mid-stream, is a fetch failure; the rest is storage's.
 		if errors.Is(err, tarball.ErrInvalidOption) {
+			// WithExtractOptions given something tarball refuses.
 			return fail(ErrInvalidSource, revision, err)
 		}
 		if errors.Is(err, oci.ErrDigestMismatch) || errors.Is(err, oci.ErrSizeMismatch) || body.readErr != nil {

@@ -97,3 +97,31 @@ func TestFetchDeadlineIsNotAVerificationFailure(t *testing.T) {
 		t.Fatalf("err = %v, want ErrFetchFailed wrapping context.DeadlineExceeded", err)
 	}
 }
+
+// A tag moved after the resolve (here: by a verifier that pushes while it
+// runs) changes nothing: what is verified and pulled is the digest resolved first.
+func TestFetchPinsTheResolvedDigest(t *testing.T) {
+	e := newEnv(t)
+	first := e.push("app:v1", v1)
+	var verified oci.Reference
+	mover := verify.VerifierFunc(func(ctx context.Context, ref oci.Reference) (*verify.Result, error) {
+		verified = ref
+		e.push("app:v1", v2) // the tag moves mid-fetch
+		return &verify.Result{Ref: ref, Signatures: []verify.Signature{{KeyID: "test"}}}, nil
+	})
+	src := e.src(ocisource.Ref{Tag: "v1"})
+	src.Verifier = mover
+	a, err := e.f.Fetch(e.ctx, src, e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if verified.Digest != first.Digest || a.Digest != first.Digest {
+		t.Errorf("verified %s, pulled %s; want both %s", verified.Digest, a.Digest, first.Digest)
+	}
+	if got := tree(t, e.dir); got["deploy.yaml"] != v1["deploy.yaml"] {
+		t.Errorf("content = %v, want the artifact resolved first", got)
+	}
+	if n := e.reg.CountRequests(http.MethodGet, "/manifests/v1"); n != 0 {
+		t.Errorf("%d GETs of the manifest by tag after the resolve", n)
+	}
+}

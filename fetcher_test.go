@@ -326,10 +326,15 @@ func TestFetchInvalidSource(t *testing.T) {
 		{URL: e.reg.URL("app"), Ref: ocisource.Ref{SemVerFilter: "x"}},
 		{URL: e.reg.URL("app"), Layer: ocisource.LayerSelector{Operation: "untar"}},
 		{URL: e.reg.URL("app"), Layer: ocisource.LayerSelector{Operation: ocisource.LayerCopy}, Ignore: []string{"*.md"}},
+		{URL: e.reg.URL("app"), Ignore: []string{"[unclosed"}},
 	} {
+		e.reg.ResetRequests()
 		_, err := e.f.Fetch(e.ctx, src, e.dir)
 		if !errors.Is(err, ocisource.ErrInvalidSource) {
 			t.Errorf("Fetch(%+v) err = %v, want ErrInvalidSource", src, err)
+		}
+		if n := len(e.reg.Requests()); n != 0 {
+			t.Errorf("Fetch(%+v) made %d requests before refusing the source", src, n)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/tarball"
 	"github.com/ocisource/ocisource/verify"
 )
 
@@ -94,6 +95,9 @@ func (s Source) parse() (parsed, error) {
 	}
 	if op == LayerCopy && len(s.Ignore) > 0 {
 		return parsed{}, fmt.Errorf("ignore patterns apply to %q, not %q", LayerExtract, LayerCopy)
+	}
+	if err := tarball.ValidatePatterns(s.Ignore...); err != nil {
+		return parsed{}, fmt.Errorf("Ignore: %w", err)
 	}
 	return parsed{repo: repo, op: op}, nil
 }

@@ -20,7 +20,8 @@ import (
 // Client talks to OCI registries. It is safe for concurrent use, and it
 // keeps one authenticated transport per repository and access scope, so a
 // registry is pinged and a token fetched once, not per request. Create one
-// with [NewClient] and reuse it.
+// with [NewClient] and reuse it. Credentials are resolved from the keychain
+// once per repository; build a new Client to pick up rotated credentials.
 type Client struct {
 	opts options
 	base http.RoundTripper

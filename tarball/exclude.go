@@ -35,3 +35,11 @@ func (x *extractor) excluded(parts []string, isDir bool) bool {
 	}
 	return false
 }
+
+// ValidatePatterns reports whether patterns are valid for [WithExclude] and
+// [WithIgnorePatterns], with an error wrapping [ErrInvalidOption] naming the
+// first bad one. Callers use it to reject configuration before any work.
+func ValidatePatterns(patterns ...string) error {
+	_, err := parseIgnore(patterns)
+	return err
+}

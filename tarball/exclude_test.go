@@ -76,3 +76,14 @@ func TestExtractExclude(t *testing.T) {
 		}
 	})
 }
+
+func TestValidatePatterns(t *testing.T) {
+	if err := tarball.ValidatePatterns("*.md", "!keep.md", "docs/", "/root-only", "a/**/b"); err != nil {
+		t.Errorf("valid patterns: %v", err)
+	}
+	for _, bad := range []string{"[", "/", "a/[b"} {
+		if err := tarball.ValidatePatterns(bad); !errors.Is(err, tarball.ErrInvalidOption) {
+			t.Errorf("ValidatePatterns(%q) = %v, want ErrInvalidOption", bad, err)
+		}
+	}
+}
