@@ -277,8 +277,7 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 		if src.Verifier != nil && verify.FingerprintOf(src.Verifier) == "" {
 			// The verifier cannot say whether it is the policy that verified
 			// the cached content: ask it again (still nothing downloaded).
-			f.emit(Progress{Phase: PhaseVerify, Revision: revision})
-			res, err := src.Verifier.Verify(ctx, ref)
+			res, err := f.verify(ctx, src.Verifier, ref, revision)
 			if err != nil {
 				return fail(ErrVerification, revision, err)
 			}
@@ -292,15 +291,9 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 	// 3. Verify before writing anything.
 	var result *verify.Result
 	if src.Verifier != nil {
-		f.emit(Progress{Phase: PhaseVerify, Revision: revision})
-		result, err = src.Verifier.Verify(ctx, ref)
-		if err != nil {
+		if result, err = f.verify(ctx, src.Verifier, ref, revision); err != nil {
 			return fail(ErrVerification, revision, err)
 		}
-		if result == nil {
-			return fail(ErrVerification, revision, errors.New("verifier returned neither a result nor an error"))
-		}
-		f.log(ctx, "artifact verified", "url", src.URL, "revision", revision, "signatures", len(result.Signatures))
 	}
 
 	// 4. Pull by digest.
@@ -372,6 +365,20 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 	f.log(ctx, "artifact fetched", "url", src.URL, "revision", revision, "bytes", stats.Bytes, "files", stats.Files)
 	f.emit(Progress{Phase: PhaseDone, Revision: revision, Bytes: layer.Size, Total: layer.Size})
 	return a, nil
+}
+
+// verify asks v to accept ref, and insists on at least one signature.
+func (f *Fetcher) verify(ctx context.Context, v verify.Verifier, ref oci.Reference, revision string) (*verify.Result, error) {
+	f.emit(Progress{Phase: PhaseVerify, Revision: revision})
+	res, err := v.Verify(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if res == nil || len(res.Signatures) == 0 {
+		return nil, fmt.Errorf("%w: the verifier accepted %s without naming a verified signature", verify.ErrVerificationFailed, ref)
+	}
+	f.log(ctx, "artifact verified", "ref", ref.String(), "signatures", len(res.Signatures))
+	return res, nil
 }
 
 func (f *Fetcher) log(ctx context.Context, msg string, args ...any) {

@@ -125,3 +125,21 @@ func TestFetchPinsTheResolvedDigest(t *testing.T) {
 		t.Errorf("%d GETs of the manifest by tag after the resolve", n)
 	}
 }
+
+// A verifier that "succeeds" without naming a signature is not trusted.
+func TestFetchRefusesEmptyVerification(t *testing.T) {
+	e := newEnv(t)
+	e.push("app:v1", v1)
+	for name, v := range map[string]verify.Verifier{
+		"nil result": verify.VerifierFunc(func(context.Context, oci.Reference) (*verify.Result, error) { return nil, nil }),
+		"no signatures": verify.VerifierFunc(func(_ context.Context, ref oci.Reference) (*verify.Result, error) {
+			return &verify.Result{Ref: ref}, nil
+		}),
+	} {
+		src := e.src(ocisource.Ref{Tag: "v1"})
+		src.Verifier = v
+		if _, err := e.f.Fetch(e.ctx, src, e.dir); !errors.Is(err, ocisource.ErrVerification) {
+			t.Errorf("%s: err = %v, want ErrVerification", name, err)
+		}
+	}
+}

@@ -97,7 +97,7 @@ func (s Source) parse() (parsed, error) {
 		return parsed{}, fmt.Errorf("ignore patterns apply to %q, not %q", LayerExtract, LayerCopy)
 	}
 	if err := tarball.ValidatePatterns(s.Ignore...); err != nil {
-		return parsed{}, fmt.Errorf("Ignore: %w", err)
+		return parsed{}, fmt.Errorf("ignore patterns: %w", err)
 	}
 	return parsed{repo: repo, op: op}, nil
 }
