@@ -62,6 +62,7 @@ const (
 	SymlinksInsideRoot
 )
 
+// String returns "reject", "skip" or "inside-root".
 func (p SymlinkPolicy) String() string {
 	switch p {
 	case SymlinksReject:
@@ -87,6 +88,7 @@ const (
 	CompressionNone
 )
 
+// String returns "auto", "gzip" or "none".
 func (c Compression) String() string {
 	switch c {
 	case CompressionAuto:
