@@ -96,7 +96,10 @@ type Stats struct {
 // Extract checks ctx between entries and every chunk of a large file. The
 // stream is inflated in a second goroutine; if ctx is cancelled while it is
 // blocked in r.Read, Extract returns without waiting for that Read, whose
-// result is then discarded.
+// result is then discarded. Files of up to 1 MiB are written by a few more
+// goroutines (one per CPU, 2 to 4), each file after every check above and
+// in archive order for any one name; Extract waits for all of them before
+// it returns, and the first that fails stops the extraction.
 //
 // Errors about one entry are a [*EntryError] naming it.
 func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Stats, error) {
@@ -145,15 +148,29 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 		}
 	}()
 
+	// The parser and the inflater run under wctx, which the writers cancel
+	// when one of them fails (see writers.go).
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	x := &extractor{
-		ctx:  ctx,
+		ctx:  wctx,
 		o:    &o,
 		tmp:  tmp,
 		root: &node{kind: kindDir},
 		now:  time.Now(),
 		buf:  make([]byte, copyBufferSize),
+		w:    startWriters(wctx, cancel, writerCount(), o.sync),
 	}
-	if err := x.run(r); err != nil {
+	// Registered after the removal of tmp, so it runs before it, also if
+	// the progress callback panics.
+	defer x.w.wait()
+	err = x.run(r)
+	if werr := x.w.wait(); werr != nil && (err == nil || ctx.Err() == nil && errors.Is(err, context.Canceled)) {
+		// A writer failed: the parser either did not notice or stopped
+		// because of it. Report the cause.
+		err = werr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)
 	}
 	if err := x.finish(); err != nil {
@@ -188,6 +205,11 @@ const (
 type node struct {
 	kind     kind
 	children map[string]*node // for directories
+	// done, for a file queued to a writer, is closed once the writer is
+	// done with it; see settle.
+	done chan struct{}
+	// writer, for a directory, is the writer its files are queued to.
+	writer uint8
 }
 
 type dirTime struct {
@@ -208,6 +230,14 @@ type extractor struct {
 	// discarded counts data of excluded entries, read but not written.
 	discarded int64
 	dirs      []dirTime
+	w         *writers
+	nextDir   uint8 // for newDir's round robin
+}
+
+// newDir returns the node of a new directory.
+func (x *extractor) newDir() *node {
+	x.nextDir++
+	return &node{kind: kindDir, writer: x.nextDir}
 }
 
 func (x *extractor) abs(rel string) string {
@@ -371,7 +401,7 @@ func (x *extractor) parentDir(parts []string) (*node, error) {
 			if err := os.Mkdir(x.abs(strings.Join(parts[:i+1], "/")), 0o755); err != nil {
 				return nil, err
 			}
-			child = &node{kind: kindDir}
+			child = x.newDir()
 			cur.add(c, child)
 			x.stats.Dirs++
 		case child.kind == kindSymlink:
@@ -422,6 +452,9 @@ func (x *extractor) prepare(parts []string) (*node, error) {
 	if old := parent.children[last]; old != nil {
 		if old.kind == kindDir {
 			return nil, insecure("entry would replace directory %q", strings.Join(parts, "/"))
+		}
+		if err := x.settle(old); err != nil {
+			return nil, err
 		}
 		if err := os.Remove(x.abs(strings.Join(parts, "/"))); err != nil {
 			return nil, err
@@ -482,6 +515,9 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		last := parts[len(parts)-1]
 		old := parent.children[last]
 		if old != nil && old.kind != kindDir {
+			if err := x.settle(old); err != nil {
+				return err
+			}
 			if err := os.Remove(x.abs(rel)); err != nil {
 				return err
 			}
@@ -492,7 +528,7 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 			if err := os.Mkdir(x.abs(rel), perm|0o700); err != nil {
 				return err
 			}
-			parent.add(last, &node{kind: kindDir})
+			parent.add(last, x.newDir())
 			x.stats.Dirs++
 		}
 		if !hdr.ModTime.IsZero() {
@@ -511,14 +547,28 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		if err != nil {
 			return err
 		}
-		if err := x.writeFile(tr, x.abs(rel), perm); err != nil {
+		dst := x.abs(rel)
+		var mt time.Time
+		if !hdr.ModTime.IsZero() {
+			mt = x.mtime(hdr.ModTime)
+		}
+		if n, ok := queueable(hdr.Size, hdr.Name, dst); ok {
+			// Written by a writer goroutine; see writers.go.
+			done, err := x.queueFile(tr, parent, hdr.Size, n, hdr.Name, dst, perm, mt)
+			if err != nil {
+				return err
+			}
+			parent.add(parts[len(parts)-1], &node{kind: kindFile, done: done})
+			x.stats.Files++
+			return nil
+		}
+		if err := x.writeFile(tr, dst, perm); err != nil {
 			return err
 		}
 		parent.add(parts[len(parts)-1], &node{kind: kindFile})
 		x.stats.Files++
-		if !hdr.ModTime.IsZero() {
-			mt := x.mtime(hdr.ModTime)
-			if err := os.Chtimes(x.abs(rel), time.Time{}, mt); err != nil {
+		if !mt.IsZero() {
+			if err := os.Chtimes(dst, time.Time{}, mt); err != nil {
 				return err
 			}
 		}
@@ -567,6 +617,9 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 			return insecure("hard link target %q is a symbolic link", truncate(hdr.Linkname))
 		case target.kind != kindFile:
 			return invalid("hard link target %q is not a regular file", truncate(hdr.Linkname))
+		}
+		if err := x.settle(target); err != nil {
+			return err
 		}
 		parent, err := x.prepare(parts)
 		if err != nil {
@@ -661,11 +714,8 @@ func (x *extractor) copyData(tr io.Reader, w io.Writer, size int64) error {
 	for {
 		n, rerr := readFull(tr, x.buf)
 		if n > 0 {
-			if x.o.maxFile != Unlimited && written+int64(n) > x.o.maxFile {
-				return &LimitError{Limit: LimitFileBytes, Max: x.o.maxFile}
-			}
-			if x.o.maxTotal != Unlimited && x.stats.Bytes+x.discarded+int64(n) > x.o.maxTotal {
-				return &LimitError{Limit: LimitTotalBytes, Max: x.o.maxTotal}
+			if err := x.count(written, n); err != nil {
+				return err
 			}
 			if _, err := w.Write(x.buf[:n]); err != nil {
 				return err
@@ -688,6 +738,53 @@ func (x *extractor) copyData(tr io.Reader, w io.Writer, size int64) error {
 		}
 		x.progress()
 	}
+}
+
+// count checks n more bytes read from the stream for one entry, after
+// written, against the per-file and total limits.
+func (x *extractor) count(written int64, n int) error {
+	if x.o.maxFile != Unlimited && written+int64(n) > x.o.maxFile {
+		return &LimitError{Limit: LimitFileBytes, Max: x.o.maxFile}
+	}
+	if x.o.maxTotal != Unlimited && x.stats.Bytes+x.discarded+int64(n) > x.o.maxTotal {
+		return &LimitError{Limit: LimitTotalBytes, Max: x.o.maxTotal}
+	}
+	return nil
+}
+
+// readData reads the whole of the current entry's data into bufs, whose
+// lengths add up to what its header claims, and counts it as written,
+// like copyData.
+func (x *extractor) readData(tr io.Reader, bufs [][]byte) error {
+	var written int64
+	for _, b := range bufs {
+		n, rerr := readFull(tr, b)
+		if n > 0 {
+			if err := x.count(written, n); err != nil {
+				return err
+			}
+			written += int64(n)
+			x.stats.Bytes += int64(n)
+		}
+		switch {
+		case rerr == io.EOF:
+			if n < len(b) {
+				return invalid("truncated: entry data shorter than its header says")
+			}
+		case rerr != nil:
+			return x.streamErr(rerr)
+		}
+	}
+	// The buffers are full: the entry must end here.
+	var one [1]byte
+	n, rerr := readFull(tr, one[:])
+	switch {
+	case n > 0:
+		return invalid("entry data longer than its header says")
+	case rerr != io.EOF:
+		return x.streamErr(rerr)
+	}
+	return nil
 }
 
 // readFull reads until buf is full or an error; io.EOF means the entry

@@ -224,8 +224,10 @@ func WithSync(sync bool) Option {
 
 // WithProgress registers fn to be called synchronously with the running
 // totals after each entry and after each chunk (at most 1 MiB) of a large
-// file. fn must be quick and must not retain anything beyond the Stats
-// value. The default is no callback.
+// file. Files and Bytes count a small file once its data has been read
+// from the archive, which may be a moment before it is on disk. fn must be
+// quick and must not retain anything beyond the Stats value. The default
+// is no callback.
 func WithProgress(fn func(Stats)) Option {
 	return func(o *options) error {
 		if fn == nil {
