@@ -27,10 +27,11 @@ import (
 // Fetcher fetches artifacts: resolve, verify, download, unpack. It is safe
 // for concurrent use; fetches into the same directory are serialised.
 type Fetcher struct {
-	client      *oci.Client
-	progress    func(Progress)
-	extractOpts []tarball.Option
-	logger      *slog.Logger
+	client       *oci.Client
+	progress     func(Progress)
+	extractOpts  []tarball.Option
+	logger       *slog.Logger
+	maxLayerSize int64
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
@@ -40,10 +41,30 @@ type Fetcher struct {
 type Option func(*fetcherOptions) error
 
 type fetcherOptions struct {
-	client      *oci.Client
-	progress    func(Progress)
-	extractOpts []tarball.Option
-	logger      *slog.Logger
+	client       *oci.Client
+	progress     func(Progress)
+	extractOpts  []tarball.Option
+	logger       *slog.Logger
+	maxLayerSize int64
+}
+
+// DefaultMaxLayerSize bounds the compressed size of the layer a fetch
+// downloads (1 GiB, as tarball's default bound on what an extraction may
+// write). The descriptor's size is checked before the download starts.
+const DefaultMaxLayerSize = 1 << 30
+
+// WithMaxLayerSize bounds the size of the layer a fetch downloads, checked
+// against the manifest before any byte of it is requested; larger layers
+// fail with an error wrapping [oci.ErrTooLarge]. Raise it together with
+// tarball's limits ([WithExtractOptions]). The default is [DefaultMaxLayerSize].
+func WithMaxLayerSize(n int64) Option {
+	return func(o *fetcherOptions) error {
+		if n <= 0 {
+			return fmt.Errorf("%w: WithMaxLayerSize(%d): want > 0", ErrInvalidSource, n)
+		}
+		o.maxLayerSize = n
+		return nil
+	}
 }
 
 // WithClient sets the registry client (auth, TLS, proxy, limits). The
@@ -89,7 +110,7 @@ func WithLogger(l *slog.Logger) Option {
 
 // NewFetcher returns a Fetcher configured by opts.
 func NewFetcher(opts ...Option) (*Fetcher, error) {
-	var o fetcherOptions
+	o := fetcherOptions{maxLayerSize: DefaultMaxLayerSize}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -102,7 +123,8 @@ func NewFetcher(opts ...Option) (*Fetcher, error) {
 		}
 		o.client = c
 	}
-	return &Fetcher{client: o.client, progress: o.progress, extractOpts: o.extractOpts, logger: o.logger, locks: map[string]*sync.Mutex{}}, nil
+	return &Fetcher{client: o.client, progress: o.progress, extractOpts: o.extractOpts, logger: o.logger,
+		maxLayerSize: o.maxLayerSize, locks: map[string]*sync.Mutex{}}, nil
 }
 
 // Phase is a step of a fetch, reported through [WithProgress].
@@ -304,6 +326,10 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 	layer, err := selectLayer(m, src.Layer.MediaType)
 	if err != nil {
 		return fail(ErrFetchFailed, revision, err)
+	}
+	if layer.Size > f.maxLayerSize {
+		return fail(ErrFetchFailed, revision, fmt.Errorf("%w: layer %s declares %d bytes, the limit is %d (WithMaxLayerSize)",
+			oci.ErrTooLarge, layer.Digest, layer.Size, f.maxLayerSize))
 	}
 	f.emit(Progress{Phase: PhaseDownload, Revision: revision, Total: layer.Size})
 	rc, err := f.client.Blob(ctx, ref, layer)

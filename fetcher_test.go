@@ -316,6 +316,25 @@ func TestFetchFailuresLeaveDirUntouched(t *testing.T) {
 	}
 }
 
+func TestFetchLayerSizeBoundedBeforeDownload(t *testing.T) {
+	e := newEnv(t, ocisource.WithMaxLayerSize(64))
+	e.push("app:v1", v1) // a tar.gz of a few hundred bytes
+	e.reg.ResetRequests()
+	_, err := e.f.Fetch(e.ctx, e.src(ocisource.Ref{Tag: "v1"}), e.dir)
+	if !errors.Is(err, ocisource.ErrFetchFailed) || !errors.Is(err, oci.ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrFetchFailed wrapping oci.ErrTooLarge", err)
+	}
+	if n := e.reg.CountRequests(http.MethodGet, "/blobs/"); n != 0 {
+		t.Errorf("%d blob GETs for a layer over the limit", n)
+	}
+	if _, err := os.Stat(e.dir); !os.IsNotExist(err) {
+		t.Errorf("target exists after the refusal: %v", err)
+	}
+	if _, err := ocisource.NewFetcher(ocisource.WithMaxLayerSize(0)); err == nil {
+		t.Error("WithMaxLayerSize(0) accepted")
+	}
+}
+
 func TestFetchInvalidSource(t *testing.T) {
 	e := newEnv(t)
 	for _, src := range []ocisource.Source{

@@ -231,7 +231,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		fx := &fetcher{phases: &phaseClock{}}
 		fx.f, err = ocisource.NewFetcher(ocisource.WithClient(c),
 			ocisource.WithProgress(fx.phases.progress),
-			ocisource.WithExtractOptions(tarball.WithMaxTotalBytes(maxTotal)))
+			ocisource.WithMaxLayerSize(maxTotal),
+			ocisource.WithExtractOptions(tarball.WithMaxTotalBytes(maxTotal), tarball.WithMaxFileBytes(maxTotal)))
 		fx.src = ocisource.Source{URL: ref.URL(), Ref: ocisource.Ref{Tag: tag}, Verifier: v}
 		return fx, err
 	}
