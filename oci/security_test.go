@@ -225,7 +225,8 @@ func (a *authLog) any() bool {
 }
 
 func TestRedirectToOtherHostGetsNoCredentials(t *testing.T) {
-	const content = "blob in storage"
+	// Larger than every cap but the blob's own: a redirected blob is still a blob.
+	content := strings.Repeat("blob in storage ", 512<<10) // 8 MiB
 	var storageAuth authLog
 	storage := listen(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		storageAuth.add(r)
@@ -250,7 +251,7 @@ func TestRedirectToOtherHostGetsNoCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(b) != content {
-		t.Fatalf("blob = %q", b)
+		t.Fatalf("blob: %d bytes, want the %d stored", len(b), len(content))
 	}
 	if len(storageAuth.seen) != 1 {
 		t.Fatalf("storage saw %d requests, want 1", len(storageAuth.seen))
@@ -543,5 +544,49 @@ func TestInsecureMeansPlainHTTPOnly(t *testing.T) {
 	}
 	if sc.count["https"] != 0 || sc.count["http"] != 2 {
 		t.Errorf("requests by scheme = %v, want 2 plain HTTP (ping, HEAD) and no HTTPS", sc.count)
+	}
+}
+
+// A token endpoint whose answer never ends is cut at 1 MiB.
+func TestEndlessTokenBody(t *testing.T) {
+	var srvURL string
+	var sent int64
+	var mu sync.Mutex
+	srv := listen(t, "127.0.0.1", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"token":"`)
+			chunk := bytes.Repeat([]byte("a"), 64<<10)
+			for i := 0; i < 1024; i++ { // 64 MiB unless the client stops reading
+				n, err := w.Write(chunk)
+				mu.Lock()
+				sent += int64(n)
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+			return
+		}
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="test"`, srvURL+"/token"))
+		w.WriteHeader(http.StatusUnauthorized)
+	}), false)
+	srvURL = srv.URL
+	c, err := oci.NewClient(oci.WithInsecure(), oci.WithBasicAuth("alice", "s3cret"), oci.WithRetries(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := oci.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/app:v1")
+	_, err = c.Resolve(context.Background(), ref)
+	// go-containerregistry reads token bodies through its own 64 KiB limit,
+	// inside ours of 1 MiB: either refusal will do, but refused it must be.
+	if err == nil || !(errors.Is(err, oci.ErrTooLarge) || strings.Contains(err.Error(), "limit")) {
+		t.Fatalf("err = %v, want a size-limit error", err)
+	}
+	time.Sleep(50 * time.Millisecond) // let the server notice the closed connection
+	mu.Lock()
+	defer mu.Unlock()
+	if sent >= 32<<20 {
+		t.Errorf("the server sent %d bytes: the client kept reading", sent)
 	}
 }

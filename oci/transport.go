@@ -24,9 +24,10 @@ import (
 //     falls back to HTTP for loopback and private addresses).
 //   - It refuses to send an Authorization header over plain HTTP to any host
 //     other than the registry (a token realm or redirect target elsewhere).
-//   - It caps response bodies: error and token bodies and JSON documents, so
-//     a body that never ends cannot exhaust memory. Blob bodies are not capped
-//     here; they are checked against their descriptor's size and digest.
+//   - It caps response bodies: error and token bodies (1 MiB) and JSON
+//     documents (the manifest limit), so a body that never ends cannot
+//     exhaust memory. Blob bodies, also after a redirect to storage, are not
+//     capped here; they are checked against their descriptor's size and digest.
 type guardTransport struct {
 	inner           http.RoundTripper
 	registry        string // host[:port]
@@ -64,11 +65,22 @@ func (g *guardTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Judge the body by the request that started it all: a blob GET
+	// redirected to storage on another host is still a blob.
+	orig := req
+	for orig.Response != nil && orig.Response.Request != nil {
+		orig = orig.Response.Request
+	}
 	switch {
 	case resp.StatusCode >= 300:
 		resp.Body = capBody(resp.Body, g.maxErrorBody, "error response body")
-	case !strings.Contains(req.URL.Path, "/blobs/"):
+	case strings.Contains(orig.URL.Path, "/blobs/"):
+		// Streamed; checked against the descriptor's size and digest.
+	case strings.HasPrefix(orig.URL.Path, "/v2/"):
 		resp.Body = capBody(resp.Body, g.maxManifestSize, "response body")
+	default:
+		// A token realm, or anything else off the registry API.
+		resp.Body = capBody(resp.Body, g.maxErrorBody, "token response body")
 	}
 	return resp, nil
 }
