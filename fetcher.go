@@ -91,7 +91,10 @@ func WithProgress(fn func(Progress)) Option {
 }
 
 // WithExtractOptions passes options (limits, symlink policy, fsync) to
-// [tarball.Extract] for every fetch. The default is tarball's defaults.
+// [tarball.Extract] for every fetch. The default is tarball's defaults. The
+// Fetcher sets [tarball.WithBeforeCommit] itself (to retire the old fetch
+// record before the swap), which replaces one given here, and
+// [tarball.WithExclude] from [Source].Ignore.
 func WithExtractOptions(opts ...tarball.Option) Option {
 	return func(o *fetcherOptions) error {
 		o.extractOpts = append(o.extractOpts, opts...)
