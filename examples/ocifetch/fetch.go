@@ -13,6 +13,7 @@ import (
 
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/tarball"
 	"github.com/ocisource/ocisource/verify"
 	"github.com/ocisource/ocisource/verify/cosign"
 )
@@ -41,7 +42,12 @@ func (c *config) fetch(ctx context.Context, stdout, stderr io.Writer) int {
 	if c.showProgress(stderr) {
 		bar = newProgressBar(stderr)
 	}
-	opts := []ocisource.Option{ocisource.WithClient(client)}
+	maxSize, _ := parseSize(c.maxSize) // validated with the flags
+	opts := []ocisource.Option{
+		ocisource.WithClient(client),
+		ocisource.WithMaxLayerSize(maxSize),
+		ocisource.WithExtractOptions(tarball.WithMaxTotalBytes(maxSize), tarball.WithMaxFileBytes(maxSize)),
+	}
 	if bar != nil {
 		opts = append(opts, ocisource.WithProgress(bar.update))
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -64,6 +65,8 @@ Registry:
   --client-key FILE          PEM private key of --client-cert
   --insecure                 speak plain HTTP to the registry
   --timeout DURATION         bound the whole fetch, verification included (default 60s)
+  --max-size SIZE            largest layer to download and content to write, e.g. 512MiB,
+                             4GiB (default 1GiB)
 
 Output:
   --json                     print the fetched artifact as JSON on stdout
@@ -115,6 +118,7 @@ type config struct {
 	clientCert, clientKey string
 	insecure              bool
 	timeout               time.Duration
+	maxSize               string
 	json, quiet, verbose  bool
 	progress              optionalBool
 	parsedURL             oci.Reference
@@ -168,6 +172,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.clientKey, "client-key", "", "")
 	fs.BoolVar(&c.insecure, "insecure", false, "")
 	fs.DurationVar(&c.timeout, "timeout", 60*time.Second, "")
+	fs.StringVar(&c.maxSize, "max-size", "1GiB", "")
 	fs.BoolVar(&c.json, "json", false, "")
 	fs.BoolVar(&c.quiet, "quiet", false, "")
 	fs.BoolVar(&c.quiet, "q", false, "")
@@ -232,6 +237,9 @@ func (c *config) validate() error {
 	}
 	if c.timeout <= 0 {
 		return fmt.Errorf("--timeout %v: want a positive duration such as 60s or 5m", c.timeout)
+	}
+	if _, err := parseSize(c.maxSize); err != nil {
+		return fmt.Errorf("--max-size %q: %v", c.maxSize, err)
 	}
 	if (c.clientCert == "") != (c.clientKey == "") {
 		return errors.New("--client-cert and --client-key go together")
@@ -306,4 +314,28 @@ func (c *config) policyFingerprint() (string, error) {
 	}
 	fmt.Fprintf(h, "public-good %t\nidentity %q %q\nissuer %q %q\n", c.publicGood, c.identity, c.identityRE, c.issuer, c.issuerRE)
 	return fmt.Sprintf("%s [policy %s]", mode, hex.EncodeToString(h.Sum(nil))[:12]), nil
+}
+
+// parseSize reads a byte count: digits with an optional KiB, MiB, GiB or
+// TiB suffix (or K, M, G, T, the same powers of 1024).
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}, {"K", 10}, {"M", 20}, {"G", 30}, {"T", 40}}
+	num, shift := s, uint(0)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, shift = n, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("want a positive size such as 512MiB or 4GiB")
+	}
+	if n > math.MaxInt64>>shift {
+		return 0, errors.New("too large")
+	}
+	return n << shift, nil
 }

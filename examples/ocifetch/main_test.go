@@ -315,6 +315,7 @@ func TestRunFailures(t *testing.T) {
 		{"no layer of that media type", []string{"--url", e.url(), "--tag", "1.0.0", "--layer-media-type", "application/x-none"}, 1, "no layer of media type"},
 		{"invalid semver range", []string{"--url", e.url(), "--semver", ">=1.0.0 <<2"}, 2, "invalid source"},
 		{"target under a file", []string{"--url", e.url(), "--tag", "1.0.0", "--out", filepath.Join(blocker, "content")}, 4, "storage failed"},
+		{"layer over --max-size", []string{"--url", e.url(), "--tag", "1.0.0", "--max-size", "16"}, 1, "the limit is 16"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -352,6 +353,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{"bad operation", []string{"--url", u, "--layer-operation", "unpack", "--out", "x"}, `--layer-operation "unpack"`},
 		{"ignore with copy", []string{"--url", u, "--layer-operation", "copy", "--ignore", "*.md", "--out", "x"}, "--ignore applies to"},
 		{"zero timeout", []string{"--url", u, "--timeout", "0s", "--out", "x"}, "--timeout"},
+		{"bad max size", []string{"--url", u, "--max-size", "lots", "--out", "x"}, `--max-size "lots"`},
+		{"zero max size", []string{"--url", u, "--max-size", "0GiB", "--out", "x"}, "--max-size"},
 		{"bad timeout", []string{"--url", u, "--timeout", "soon", "--out", "x"}, "invalid value"},
 		{"unknown flag", []string{"--url", u, "--out", "x", "--provider", "aws"}, "flag provided but not defined: -provider"},
 		{"positional argument", []string{"--url", u, "--out", "x", "extra"}, `unexpected argument "extra"`},
@@ -702,5 +705,18 @@ func TestProgressBarFitsATerminal(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "] 100%  999.0 GiB / 999.0 GiB  999.0 GiB/s") {
 		t.Errorf("no final line: %q", buf.String())
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"1": 1, "16K": 16 << 10, "512MiB": 512 << 20, "4GiB": 4 << 30, "2T": 2 << 40} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "GiB", "-1", "1.5GiB", "1PiB", "9999999999TiB", "1 GiB"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) accepted", in)
+		}
 	}
 }
