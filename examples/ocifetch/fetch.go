@@ -289,66 +289,17 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
 
-// jsonArtifact is what --json prints: the Artifact's own JSON fields (url,
-// revision, digest, tag, layer, size, metadata), with verification and stats
-// in lowerCamelCase with formats as words, plus what the Artifact keeps out of
-// its JSON: fromCache and dir.
+// jsonArtifact is what --json prints: the Artifact's own JSON (url,
+// revision, digest, tag, layer, size, metadata, verification, stats) plus
+// what the Artifact keeps out of its JSON: fromCache and dir.
 type jsonArtifact struct {
 	*ocisource.Artifact
-	Verification *jsonVerification `json:"verification,omitempty"`
-	Stats        jsonStats         `json:"stats"`
-	FromCache    bool              `json:"fromCache"`
-	Dir          string            `json:"dir"`
-}
-
-type jsonVerification struct {
-	Signatures []jsonSignature `json:"signatures"`
-}
-
-type jsonSignature struct {
-	Verifier  string    `json:"verifier"`
-	Format    string    `json:"format"`
-	Candidate string    `json:"candidate,omitempty"`
-	KeyID     string    `json:"keyID,omitempty"`
-	Issuer    string    `json:"issuer,omitempty"`
-	Subject   string    `json:"subject,omitempty"`
-	Tlog      *jsonTlog `json:"tlog,omitempty"`
-}
-
-type jsonTlog struct {
-	LogIndex       int64     `json:"logIndex"`
-	IntegratedTime time.Time `json:"integratedTime"`
-	LogID          string    `json:"logID"`
-}
-
-type jsonStats struct {
-	Files     int64 `json:"files"`
-	Dirs      int64 `json:"dirs"`
-	Symlinks  int64 `json:"symlinks"`
-	Hardlinks int64 `json:"hardlinks"`
-	Skipped   int64 `json:"skipped"`
-	Bytes     int64 `json:"bytes"`
+	FromCache bool   `json:"fromCache"`
+	Dir       string `json:"dir"`
 }
 
 func writeJSON(w io.Writer, a *ocisource.Artifact) error {
-	out := jsonArtifact{
-		Artifact:  a,
-		FromCache: a.FromCache,
-		Dir:       a.Dir,
-		Stats: jsonStats{Files: a.Stats.Files, Dirs: a.Stats.Dirs, Symlinks: a.Stats.Symlinks,
-			Hardlinks: a.Stats.Hardlinks, Skipped: a.Stats.Skipped, Bytes: a.Stats.Bytes},
-	}
-	if a.Verification != nil {
-		out.Verification = &jsonVerification{Signatures: []jsonSignature{}}
-		for _, s := range a.Verification.Signatures {
-			js := jsonSignature{Verifier: s.Verifier, Format: s.Format.String(), Candidate: s.Candidate,
-				KeyID: s.KeyID, Issuer: s.Issuer, Subject: s.Subject}
-			if s.Tlog != nil {
-				js.Tlog = &jsonTlog{LogIndex: s.Tlog.LogIndex, IntegratedTime: s.Tlog.IntegratedTime.UTC(), LogID: s.Tlog.LogID}
-			}
-			out.Verification.Signatures = append(out.Verification.Signatures, js)
-		}
-	}
+	out := jsonArtifact{Artifact: a, FromCache: a.FromCache, Dir: a.Dir}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

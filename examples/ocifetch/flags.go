@@ -287,10 +287,10 @@ func (c *config) validateVerification() error {
 }
 
 // policyFingerprint names the verification policy after a hash of
-// everything it trusts (key and trusted-root file contents, identities).
-// The name is part of the settings the Fetcher records beside --out, so a
-// fetch with another key or identity never takes the previous fetch's
-// verification for its own (see requests-from-ocifetch.md).
+// everything it trusts (key and trusted-root file contents, identities),
+// so the summary and --json show which policy verified a revision. (Cache
+// safety does not depend on it: the Fetcher compares the verifier's own
+// fingerprint, verify.Fingerprinter, with the one recorded beside --out.)
 func (c *config) policyFingerprint() (string, error) {
 	h := sha256.New()
 	mode := "cosign keyed"

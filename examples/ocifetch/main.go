@@ -35,10 +35,10 @@
 //
 // A second fetch of an unchanged artifact with the same settings downloads
 // nothing (it costs one HEAD request when resolved by tag) and reports the
-// signatures verified when it was first fetched. The settings include a hash
-// of everything the verification trusts (key files, trusted root, identity
-// flags), shown in the verifier's name ("cosign keyed [policy 1a2b3c4d5e6f]"),
-// so a fetch with another key or identity always verifies afresh.
+// signatures verified when it was first fetched. The settings include the
+// verifier's fingerprint (key files, trusted root, identities), so a fetch
+// with another key or identity always verifies afresh; a short hash of the
+// same is shown in the verifier's name ("cosign keyed [policy 1a2b3c4d5e6f]").
 //
 // On success, a summary goes to stdout (revision, digest, verified
 // signatures, files and bytes written, cache hit or miss); --json prints the

@@ -424,10 +424,13 @@ func TestRunJSON(t *testing.T) {
 		Size         int64
 		Metadata     map[string]string
 		Layer        oci.Descriptor
-		Verification struct{ Signatures []signature }
-		Stats        struct{ Files, Dirs, Symlinks, Hardlinks, Skipped, Bytes int64 }
-		FromCache    bool
-		Dir          string
+		Verification struct {
+			Ref        string
+			Signatures []signature
+		}
+		Stats     struct{ Entries, Files, Dirs, Symlinks, Hardlinks, Skipped, Bytes int64 }
+		FromCache bool
+		Dir       string
 	}
 	for _, wantCache := range []bool{false, true} {
 		t.Run(fmt.Sprintf("fromCache=%v", wantCache), func(t *testing.T) {
@@ -448,9 +451,12 @@ func TestRunJSON(t *testing.T) {
 			want := output{
 				URL: e.url(), Revision: "1.0.0@" + string(ref.Digest), Digest: string(ref.Digest), Tag: "1.0.0", Size: m.Layers[0].Size,
 				Metadata: got.Metadata, Layer: m.Layers[0],
-				Verification: struct{ Signatures []signature }{[]signature{wantSig}},
-				Stats:        struct{ Files, Dirs, Symlinks, Hardlinks, Skipped, Bytes int64 }{2, 1, 0, 0, 0, 4},
-				FromCache:    wantCache, Dir: out,
+				Verification: struct {
+					Ref        string
+					Signatures []signature
+				}{ref.String(), []signature{wantSig}},
+				Stats:     struct{ Entries, Files, Dirs, Symlinks, Hardlinks, Skipped, Bytes int64 }{got.Stats.Entries, 2, 1, 0, 0, 0, 4},
+				FromCache: wantCache, Dir: out,
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("JSON (-want +got):\n%s", diff)

@@ -51,6 +51,16 @@ type Registry struct {
 	mu     sync.Mutex
 	log    []Request
 	faults []*Fault
+
+	pushOnce   sync.Once
+	pushClient *oci.Client
+}
+
+// pusher is the client the Push helpers share, so a test that pushes many
+// artifacts pays for one ping, not one per push.
+func (r *Registry) pusher() *oci.Client {
+	r.pushOnce.Do(func() { r.pushClient = r.Client() })
+	return r.pushClient
 }
 
 // Request is one request the registry received, as the log records it.
@@ -412,7 +422,7 @@ func (c *countingWriter) Flush() {
 // PushBytes pushes content as a one-layer Flux-layout artifact tagged
 // ref ("<repo>:<tag>") and returns the manifest's descriptor.
 func (r *Registry) PushBytes(ctx context.Context, ref string, mediaType string, content []byte, opts ...oci.PushOption) (oci.Descriptor, error) {
-	return r.Client().Push(ctx, r.Ref(ref), oci.LayerFromBytes(mediaType, content), opts...)
+	return r.pusher().Push(ctx, r.Ref(ref), oci.LayerFromBytes(mediaType, content), opts...)
 }
 
 // PushDir packs dir with [oci.LayerFromDir] and pushes it as a Flux-layout
@@ -423,7 +433,7 @@ func (r *Registry) PushDir(ctx context.Context, ref string, dir string, opts ...
 		return oci.Descriptor{}, err
 	}
 	defer cleanup()
-	return r.Client().Push(ctx, r.Ref(ref), layer, opts...)
+	return r.pusher().Push(ctx, r.Ref(ref), layer, opts...)
 }
 
 // PushFiles writes files (slash-separated relative path -> content) to a
