@@ -23,17 +23,50 @@ func WithExclude(patterns ...string) Option {
 }
 
 // excluded reports whether the entry at parts, or one of its parent
-// directories, matches the exclude rules.
-func (x *extractor) excluded(parts []string, isDir bool) bool {
+// directories, matches the exclude rules. Each directory is matched once:
+// the verdict is kept in the tree (kindPending for one that is kept but not
+// created yet, kindExcluded for one left out), so an entry costs one walk
+// down the tree and one match of its own name, whatever its depth. The
+// nodes it adds count against the entries limit.
+func (x *extractor) excluded(parts []string, isDir bool) (bool, error) {
 	if len(x.o.exclude) == 0 {
-		return false
+		return false, nil
 	}
-	for i := 1; i <= len(parts); i++ {
-		if ignored(x.o.exclude, strings.Join(parts[:i], "/"), i < len(parts) || isDir) {
-			return true
+	cur := x.root
+	for i := 0; i < len(parts)-1; i++ {
+		child := cur.children[parts[i]]
+		if child == nil {
+			if err := x.countObject(); err != nil {
+				return false, err
+			}
+			kind := kindPending
+			if ignored(x.o.exclude, strings.Join(parts[:i+1], "/"), true) {
+				kind = kindExcluded
+			}
+			child = &node{kind: kind}
+			cur.add(parts[i], child)
+		}
+		switch child.kind {
+		case kindExcluded:
+			return true, nil
+		case kindDir, kindPending:
+			cur = child
+		default:
+			// A file or link where a directory should be: the entry fails
+			// later, when its parent is made.
+			return ignored(x.o.exclude, strings.Join(parts, "/"), isDir), nil
 		}
 	}
-	return false
+	if !ignored(x.o.exclude, strings.Join(parts, "/"), isDir) {
+		return false, nil
+	}
+	if last := parts[len(parts)-1]; isDir && cur.children[last] == nil {
+		if err := x.countObject(); err != nil {
+			return false, err
+		}
+		cur.add(last, &node{kind: kindExcluded})
+	}
+	return true, nil
 }
 
 // ValidatePatterns reports whether patterns are valid for [WithExclude] and

@@ -94,12 +94,15 @@ type Stats struct {
 // wrapped, and does not match ErrInvalidArchive.
 //
 // Extract checks ctx between entries and every chunk of a large file. The
-// stream is inflated in a second goroutine; if ctx is cancelled while it is
-// blocked in r.Read, Extract returns without waiting for that Read, whose
-// result is then discarded. Files of up to 1 MiB are written by a few more
-// goroutines (one per CPU, 2 to 4), each file after every check above and
-// in archive order for any one name; Extract waits for all of them before
-// it returns, and the first that fails stops the extraction.
+// stream is inflated in a second goroutine, and files of up to 1 MiB are
+// written by a few more (one per CPU, 2 to 4), each file after every check
+// above and in archive order for any one name; the first that fails stops
+// the extraction. Extract waits for all of them before it returns: once it
+// has returned, nothing it started reads r or calls a callback. Like
+// io.Copy, it cannot interrupt a Read of r in progress: when ctx ends it
+// returns as soon as that Read does. A reader tied to ctx (the body of an
+// HTTP response to a request made with ctx) returns at once; a reader that
+// can block for ever must be closed by its owner when ctx ends.
 //
 // Errors about one entry are a [*EntryError] naming it.
 func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Stats, error) {
@@ -198,6 +201,13 @@ const (
 	kindDir kind = iota
 	kindFile
 	kindSymlink
+	// kindPending is a directory the exclude rules keep, known from the
+	// name of an entry below it that was left out; it is not on disk.
+	// parentDir creates it when an entry needs it.
+	kindPending
+	// kindExcluded is a directory the exclude rules leave out, with all it
+	// holds; nothing of it is on disk.
+	kindExcluded
 )
 
 // node is what the archive has created so far. It is the only authority
@@ -394,15 +404,22 @@ func (x *extractor) parentDir(parts []string) (*node, error) {
 	for i, c := range parts[:len(parts)-1] {
 		child := cur.children[c]
 		switch {
-		case child == nil:
-			if err := x.countObject(); err != nil {
-				return nil, err
+		case child == nil || child.kind == kindPending:
+			if child == nil {
+				if err := x.countObject(); err != nil {
+					return nil, err
+				}
 			}
 			if err := os.Mkdir(x.abs(strings.Join(parts[:i+1], "/")), 0o755); err != nil {
 				return nil, err
 			}
-			child = x.newDir()
-			cur.add(c, child)
+			if child == nil {
+				child = x.newDir()
+				cur.add(c, child)
+			} else {
+				// Counted when it was found pending; keep what is known below it.
+				child.kind, child.writer = kindDir, x.newDir().writer
+			}
 			x.stats.Dirs++
 		case child.kind == kindSymlink:
 			return nil, insecure("parent %q is a symbolic link", strings.Join(parts[:i+1], "/"))
@@ -433,6 +450,9 @@ func (x *extractor) lookup(parts []string) (*node, error) {
 			return nil, nil
 		}
 		cur = cur.children[c]
+		if cur != nil && (cur.kind == kindPending || cur.kind == kindExcluded) {
+			return nil, nil
+		}
 		if cur == nil {
 			return nil, nil
 		}
@@ -450,6 +470,11 @@ func (x *extractor) prepare(parts []string) (*node, error) {
 	}
 	last := parts[len(parts)-1]
 	if old := parent.children[last]; old != nil {
+		if old.kind == kindPending || old.kind == kindExcluded {
+			// Never written: nothing to remove.
+			delete(parent.children, last)
+			return parent, nil
+		}
 		if old.kind == kindDir {
 			return nil, insecure("entry would replace directory %q", strings.Join(parts, "/"))
 		}
@@ -493,7 +518,11 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 	if hdr.Typeflag != tar.TypeDir && strings.HasSuffix(hdr.Name, "/") {
 		return invalid("name of a non-directory ends in a slash")
 	}
-	if x.excluded(parts, hdr.Typeflag == tar.TypeDir) {
+	skip, err := x.excluded(parts, hdr.Typeflag == tar.TypeDir)
+	if err != nil {
+		return err
+	}
+	if skip {
 		x.stats.Skipped++
 		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeGNUSparse {
 			// Read the data here rather than let tar.Reader.Next discard
@@ -514,6 +543,16 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		}
 		last := parts[len(parts)-1]
 		old := parent.children[last]
+		if old != nil && old.kind == kindPending {
+			if err := os.Mkdir(x.abs(rel), perm|0o700); err != nil {
+				return err
+			}
+			old.kind, old.writer = kindDir, x.newDir().writer
+			x.stats.Dirs++
+		} else if old != nil && old.kind == kindExcluded {
+			delete(parent.children, last)
+			old = nil
+		}
 		if old != nil && old.kind != kindDir {
 			if err := x.settle(old); err != nil {
 				return err

@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -414,13 +417,16 @@ func TestExtractCancel(t *testing.T) {
 		}
 	})
 	t.Run("while the source blocks", func(t *testing.T) {
+		// The source is tied to ctx, as an HTTP body is: it blocks after
+		// half the archive until ctx ends.
 		base, target := fixture(t)
 		before := snapshot(t, base)
 		pr, pw := io.Pipe()
 		defer pw.Close()
-		go func() { pw.Write(archive[:len(archive)/2]) }() // then block forever
+		go func() { pw.Write(archive[:len(archive)/2]) }() // then block until ctx ends
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
+		context.AfterFunc(ctx, func() { pw.CloseWithError(ctx.Err()) })
 		done := make(chan error, 1)
 		go func() {
 			_, err := tarball.Extract(ctx, pr, target)
@@ -438,6 +444,79 @@ func TestExtractCancel(t *testing.T) {
 			t.Errorf("tree changed (-want +got):\n%s", diff)
 		}
 	})
+}
+
+// watchedReader records whether a Read is in progress and counts Reads that
+// start after its owner said it was done with it.
+type watchedReader struct {
+	r        io.Reader
+	delay    time.Duration
+	inRead   atomic.Int32
+	returned atomic.Bool
+	late     atomic.Int32
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	if w.returned.Load() {
+		w.late.Add(1)
+	}
+	w.inRead.Add(1)
+	defer w.inRead.Add(-1)
+	time.Sleep(w.delay)
+	if len(p) > 4096 {
+		p = p[:4096]
+	}
+	return w.r.Read(p)
+}
+
+// TestExtractOwnsNoGoroutineAfterReturn cancels extractions at many points
+// and checks that when Extract returns no Read of the caller's reader is in
+// progress and none starts later (the readahead goroutine is joined), and
+// that no progress callback comes after it.
+func TestExtractOwnsNoGoroutineAfterReturn(t *testing.T) {
+	var ents []ent
+	rnd := rand.New(rand.NewChaCha8([32]byte{1}))
+	for i := range 200 {
+		data := make([]byte, 3000)
+		for j := range data {
+			data[j] = byte('a' + rnd.IntN(26))
+		}
+		ents = append(ents, file(fmt.Sprintf("f%03d", i), string(data)))
+	}
+	archive := gzOf(t, tarOf(t, ents...))
+	for i := range 40 {
+		base, target := fixture(t)
+		w := &watchedReader{r: bytes.NewReader(archive), delay: 50 * time.Microsecond}
+		ctx, cancel := context.WithCancel(context.Background())
+		var afterReturn atomic.Bool
+		var lateProgress atomic.Int32
+		stop := i * 5
+		_, err := tarball.Extract(ctx, w, target, tarball.WithProgress(func(s tarball.Stats) {
+			if afterReturn.Load() {
+				lateProgress.Add(1)
+			}
+			if s.Entries >= int64(stop) {
+				cancel()
+			}
+		}))
+		afterReturn.Store(true)
+		w.returned.Store(true)
+		if n := w.inRead.Load(); n != 0 {
+			t.Fatalf("run %d: Extract returned with %d Read(s) of its reader in progress", i, n)
+		}
+		time.Sleep(2 * time.Millisecond)
+		if n := w.late.Load(); n != 0 {
+			t.Fatalf("run %d: %d Read(s) of the reader after Extract returned", i, n)
+		}
+		if n := lateProgress.Load(); n != 0 {
+			t.Fatalf("run %d: %d progress callback(s) after Extract returned", i, n)
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("run %d: Extract error = %v, want nil or context.Canceled", i, err)
+		}
+		cancel()
+		_ = base
+	}
 }
 
 func TestExtractProgressAndBeforeCommit(t *testing.T) {

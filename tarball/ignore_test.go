@@ -2,6 +2,9 @@ package tarball
 
 import (
 	"errors"
+	"math/rand/v2"
+	"path"
+	"strings"
 	"testing"
 )
 
@@ -45,6 +48,29 @@ func TestIgnorePatterns(t *testing.T) {
 		{DefaultIgnorePatterns(), "sub/.git", true, true},
 		{DefaultIgnorePatterns(), ".gitignore", false, false},
 		{nil, "anything", false, false},
+		{[]string{"[^a].txt"}, "b.txt", false, true},
+		{[]string{"[^a].txt"}, "a.txt", false, false},
+		{[]string{"a[^x]b"}, "a/b", false, false},
+		{[]string{"/a?b"}, "a/b", false, false},
+		{[]string{`\*.txt`}, "*.txt", false, true},
+		{[]string{`\*.txt`}, "a.txt", false, false},
+		{[]string{"[a-c]"}, "b", false, true},
+		{[]string{"[a-c]"}, "d", false, false},
+		{[]string{`[\]]`}, "]", false, true},
+		{[]string{"[é]x"}, "éx", false, true},
+		{[]string{"[.]x"}, "ax", false, false},
+		{[]string{"a.b"}, "axb", false, false},
+		{[]string{"a/*/c"}, "a/b/c", false, true},
+		{[]string{"a/*/c"}, "a/b/d/c", false, false},
+		{[]string{"a/*/c"}, "x/a/b/c", false, false},
+		{[]string{"b/c"}, "a/b/c", false, false},
+		{[]string{"**/b/c"}, "a/b/c", false, true},
+		{[]string{"**/**/x"}, "a/b/x", false, true},
+		{[]string{"**/**/x"}, "x", false, true},
+		{[]string{"a/**/**/b"}, "a/b", false, true},
+		{[]string{"a//b"}, "a/b", false, false},
+		{[]string{strings.Repeat("**/", 12) + "x"}, strings.Repeat("d/", 250) + "x", false, true},
+		{[]string{strings.Repeat("a/**/", 12) + "x"}, strings.Repeat("a/", 250) + "y", false, false},
 	}
 	for _, c := range cases {
 		rules, err := parseIgnore(c.patterns)
@@ -61,6 +87,67 @@ func TestIgnorePatternErrors(t *testing.T) {
 	for _, p := range []string{"[unclosed", "/", "!"} {
 		if _, err := parseIgnore([]string{p}); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("parseIgnore(%q) error = %v, want ErrInvalidOption", p, err)
+		}
+	}
+}
+
+// refMatch is the matcher ignore.go replaced: segment by segment with
+// path.Match, "**" by backtracking. It is exponential in the number of "**"
+// but obviously right, so it is the reference for small inputs.
+func refMatch(pat, name []string) bool {
+	for len(pat) > 0 {
+		if pat[0] == "**" {
+			if len(pat) == 1 {
+				return len(name) > 0
+			}
+			for i := 0; i <= len(name); i++ {
+				if refMatch(pat[1:], name[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(name) == 0 {
+			return false
+		}
+		if ok, _ := path.Match(pat[0], name[0]); !ok {
+			return false
+		}
+		pat, name = pat[1:], name[1:]
+	}
+	return len(name) == 0
+}
+
+// TestIgnoreMatchesReference compares the compiled matcher with refMatch on
+// random patterns and paths over a small alphabet.
+func TestIgnoreMatchesReference(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	atoms := []string{"a", "b", "*", "?", "[ab]", "[^a]", "a*", "*b", "**"}
+	names := []string{"a", "b", "ab", "ba", "aa", "x"}
+	for range 20000 {
+		var segs []string
+		for range 1 + rnd.IntN(4) {
+			segs = append(segs, atoms[rnd.IntN(len(atoms))])
+		}
+		pattern := strings.Join(segs, "/")
+		if rnd.IntN(2) == 0 {
+			pattern = "/" + pattern
+		}
+		var comps []string
+		for range 1 + rnd.IntN(5) {
+			comps = append(comps, names[rnd.IntN(len(names))])
+		}
+		rel := strings.Join(comps, "/")
+		rules, err := parseIgnore([]string{pattern})
+		if err != nil {
+			t.Fatalf("parseIgnore(%q): %v", pattern, err)
+		}
+		refSegs := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
+		if !strings.Contains(pattern, "/") {
+			refSegs = append([]string{"**"}, refSegs...)
+		}
+		if got, want := ignored(rules, rel, false), refMatch(refSegs, comps); got != want {
+			t.Fatalf("pattern %q, path %q: ignored = %v, reference = %v", pattern, rel, got, want)
 		}
 	}
 }

@@ -111,20 +111,24 @@ type readahead struct {
 	full chan []byte
 	free chan []byte
 	done chan struct{}
-	err  error // set before full is closed
+	// exited is closed when run returns: after it, nothing reads src.
+	exited chan struct{}
+	err    error // set before full is closed
 
 	cur, last []byte
 }
 
 // startReadahead starts reading src. classify turns an error from src into
 // the error the consumer sees. stop must be called when the consumer is done;
-// it does not wait for a Read on src that is in progress.
+// it waits for a Read on src that is in progress, so that once it returns
+// nothing touches src (the caller's reader) any more.
 func startReadahead(ctx context.Context, src io.Reader, classify func(error) error) *readahead {
 	ra := &readahead{
-		ctx:  ctx,
-		full: make(chan []byte, chunkCount),
-		free: make(chan []byte, chunkCount),
-		done: make(chan struct{}),
+		ctx:    ctx,
+		full:   make(chan []byte, chunkCount),
+		free:   make(chan []byte, chunkCount),
+		done:   make(chan struct{}),
+		exited: make(chan struct{}),
 	}
 	for range chunkCount {
 		ra.free <- make([]byte, chunkSize)
@@ -134,6 +138,7 @@ func startReadahead(ctx context.Context, src io.Reader, classify func(error) err
 }
 
 func (ra *readahead) run(src io.Reader, classify func(error) error) {
+	defer close(ra.exited)
 	defer close(ra.full)
 	for {
 		var buf []byte
@@ -170,7 +175,11 @@ func (ra *readahead) run(src io.Reader, classify func(error) error) {
 	}
 }
 
-func (ra *readahead) stop() { close(ra.done) }
+// stop tells run to end and waits until it has.
+func (ra *readahead) stop() {
+	close(ra.done)
+	<-ra.exited
+}
 
 func (ra *readahead) Read(p []byte) (int, error) {
 	for len(ra.cur) == 0 {
