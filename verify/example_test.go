@@ -27,11 +27,12 @@ func keyVerifier(keyID string, signed bool) verify.Verifier {
 func ExampleThreshold() {
 	ref, _ := oci.ParseReference("registry.example/org/app@sha256:" +
 		"0000000000000000000000000000000000000000000000000000000000000000")
-	policy := verify.Threshold(2,
-		keyVerifier("alice", true),
-		keyVerifier("bob", false),
-		keyVerifier("carol", true),
-	)
+	alice, bob, carol := keyVerifier("alice", true), keyVerifier("bob", false), keyVerifier("carol", true)
+	policy, err := verify.Threshold(2, alice, bob, carol)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	res, err := policy.Verify(context.Background(), ref)
 	if err != nil {
 		fmt.Println("rejected:", err)
@@ -44,8 +45,13 @@ func ExampleThreshold() {
 	// Without a digest, nothing is verified.
 	_, err = policy.Verify(context.Background(), ref.WithTag("v1"))
 	fmt.Println(errors.Is(err, verify.ErrNotPinned))
+
+	// A policy that cannot be met is refused when it is built.
+	_, err = verify.Threshold(3, alice, carol)
+	fmt.Println(err)
 	// Output:
 	// signed by key:alice in legacy format
 	// signed by key:carol in legacy format
 	// true
+	// verify: Threshold(3): invalid verification policy: 3 distinct signers required of 2 verifiers; n must be between 1 and the number of verifiers
 }

@@ -41,11 +41,17 @@ func combine(kind string, vs []Verifier) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Fingerprint implements [Fingerprinter].
-func (a *anyOf) Fingerprint() string { return combine("any", a.vs) }
-
-// Fingerprint implements [Fingerprinter].
-func (a *allOf) Fingerprint() string { return combine("all", a.vs) }
-
-// Fingerprint implements [Fingerprinter].
-func (t *threshold) Fingerprint() string { return combine(fmt.Sprintf("threshold:%d", t.n), t.vs) }
+// Fingerprint implements [Fingerprinter]: the policy's kind, its threshold
+// and its verifiers' fingerprints in order, or "" when one of them has none.
+func (p *Policy) Fingerprint() string {
+	switch p.kind {
+	case policyAny:
+		return combine("any", p.vs)
+	case policyAll:
+		return combine("all", p.vs)
+	case policyThreshold:
+		return combine(fmt.Sprintf("threshold:%d", p.n), p.vs)
+	default:
+		return ""
+	}
+}

@@ -15,15 +15,16 @@ func TestFingerprints(t *testing.T) {
 		t.Errorf("plain verifier fingerprint = %q", got)
 	}
 	a, b := fp("a"), fp("b")
+	mk := func(p *verify.Policy, err error) verify.Verifier { return must(t, p, err) }
 	distinct := map[string]string{}
 	for name, v := range map[string]verify.Verifier{
-		"any(a,b)":    verify.AnyOf(a, b),
-		"any(b,a)":    verify.AnyOf(b, a),
-		"all(a,b)":    verify.AllOf(a, b),
-		"1 of (a,b)":  verify.Threshold(1, a, b),
-		"2 of (a,b)":  verify.Threshold(2, a, b),
-		"any(a)":      verify.AnyOf(a),
-		"any(all(a))": verify.AnyOf(verify.AllOf(a)),
+		"any(a,b)":    mk(verify.AnyOf(a, b)),
+		"any(b,a)":    mk(verify.AnyOf(b, a)),
+		"all(a,b)":    mk(verify.AllOf(a, b)),
+		"1 of (a,b)":  mk(verify.Threshold(1, a, b)),
+		"2 of (a,b)":  mk(verify.Threshold(2, a, b)),
+		"any(a)":      mk(verify.AnyOf(a)),
+		"any(all(a))": mk(verify.AnyOf(mk(verify.AllOf(a)))),
 	} {
 		got := verify.FingerprintOf(v)
 		if got == "" {
@@ -34,11 +35,14 @@ func TestFingerprints(t *testing.T) {
 		}
 		distinct[got] = name
 	}
-	if verify.FingerprintOf(verify.AnyOf(a, b)) != verify.FingerprintOf(verify.AnyOf(fp("a"), fp("b"))) {
+	if verify.FingerprintOf(mk(verify.AnyOf(a, b))) != verify.FingerprintOf(mk(verify.AnyOf(fp("a"), fp("b")))) {
 		t.Error("equal policies have different fingerprints")
 	}
-	if got := verify.FingerprintOf(verify.AllOf(a, plain)); got != "" {
+	if got := verify.FingerprintOf(mk(verify.AllOf(a, plain))); got != "" {
 		t.Errorf("a combinator over an unfingerprinted verifier has fingerprint %q", got)
+	}
+	if got := verify.FingerprintOf(&verify.Policy{}); got != "" {
+		t.Errorf("the zero Policy has fingerprint %q", got)
 	}
 }
 

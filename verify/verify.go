@@ -1,16 +1,36 @@
 // Package verify defines how ocisource proves that an artifact is authentic:
 // the [Verifier] interface, the [Result] of a successful verification, the
 // errors a failed one returns, and policy combinators ([AnyOf], [AllOf],
-// [Threshold]) that compose verifiers.
+// [Threshold]) that compose verifiers into a [Policy].
 //
 // A Verifier always works on a digest-pinned reference: the caller resolves a
 // tag once, verifies that digest, and downloads that digest. Verifying a tag
 // would let the registry swap content between the check and the download.
 //
-// Two failures are kept apart on purpose. [ErrNoSignatures] means there was
+// Three failures are kept apart on purpose. [ErrNoSignatures] means there was
 // nothing to check (the artifact is unsigned, or carries no signature in the
 // required format); a [*VerificationError] means signatures were present and
-// none of them was acceptable, and lists why each candidate failed.
+// none of them was acceptable, and lists why each candidate failed; and
+// [ErrUnavailable] means the signatures could not be read from the registry
+// (network error, 5xx, 401/403, timeout), so there is no verdict yet and the
+// caller should retry. The first two are verdicts about the artifact; the
+// third is a fetch failure.
+//
+// The combinators check their configuration when they are built: AnyOf()
+// with no verifiers, Threshold(3, a, b), Threshold(0, a) or a nil verifier
+// are errors wrapping [ErrInvalidPolicy] from the constructor, never a
+// verification failure later.
+//
+// # Registry clients
+//
+// A verifier that reads signatures from a registry must read them with the
+// same client, and so the same credentials, TLS settings, limits and request
+// accounting, as the artifact it verifies. Such verifiers implement
+// [ClientBinder]; a caller that fetches artifacts (the root package's
+// Fetcher) calls [BindClient] with its own client before verifying, and gets
+// a copy bound to that client, through every combinator. A verifier
+// configured with a client of its own keeps it. Binding never changes what a
+// verifier accepts, so its [Fingerprinter] fingerprint stays the same.
 //
 // This package imports no Sigstore code; implementations live in
 // sub-packages such as verify/cosign.
@@ -41,8 +61,16 @@ var (
 	// tags: resolve the tag to a digest once and verify that digest.
 	ErrNotPinned = errors.New("reference is not pinned to a digest")
 	// ErrInvalidPolicy reports a combinator that cannot be satisfied as
-	// written, such as AnyOf() with no verifiers or Threshold(3, a, b).
+	// written, such as AnyOf() with no verifiers or Threshold(3, a, b). The
+	// combinators return it when they are built.
 	ErrInvalidPolicy = errors.New("invalid verification policy")
+	// ErrUnavailable reports that what verification needs could not be
+	// read: the signatures, from the registry (network error, 5xx, 401/403,
+	// timeout), or a trusted root fetched over the network. It is not a
+	// verdict about the artifact: retry. Errors wrapping it also wrap the
+	// underlying cause, such as an [*oci.Error], and never match
+	// [ErrNoSignatures] or [ErrVerificationFailed].
+	ErrUnavailable = errors.New("signatures could not be read from the registry; retry")
 )
 
 // Verifier proves the authenticity of the artifact a digest-pinned reference
@@ -50,8 +78,9 @@ var (
 // or an error: one wrapping [ErrNotPinned] when ref has no digest, one
 // wrapping [ErrNoSignatures] when there was nothing to check, a
 // [*VerificationError] when signatures were found and none was acceptable,
-// the context's error when ctx ended, or another error (e.g. from the
-// registry) that says what could not be checked.
+// one wrapping [ErrUnavailable] (and the registry's error) when the
+// signatures could not be read, the context's error when ctx ended, or
+// another error that says what could not be checked.
 type Verifier interface {
 	Verify(ctx context.Context, ref oci.Reference) (*Result, error)
 }
@@ -273,4 +302,45 @@ func NoSignatures(ref oci.Reference, where string) error {
 		return fmt.Errorf("verify %s: %w", ref, ErrNoSignatures)
 	}
 	return fmt.Errorf("verify %s: %w (looked for %s)", ref, ErrNoSignatures, where)
+}
+
+// Unavailable returns an error wrapping [ErrUnavailable] and err that names
+// ref: the signatures of ref could not be read, err says why. Verifier
+// implementations return it for failures that [IsUnavailable] recognises.
+func Unavailable(ref oci.Reference, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("verify %s: %w", ref, err)
+	}
+	return fmt.Errorf("verify %s: %w: %w", ref, ErrUnavailable, err)
+}
+
+// IsUnavailable reports whether err means that something verification needs
+// could not be read, rather than being an answer about the artifact: it wraps
+// [ErrUnavailable], or it comes from an [oci.Client] that could not reach or
+// read from the registry (an [*oci.Error], [oci.ErrRegistry] or
+// [oci.ErrUnauthorized]: network errors, 5xx, 401/403, timeouts, credentials
+// that cannot be sent). Answers the registry gave about what it holds are
+// not failures to read: not found ([oci.ErrNotFound]), and content refused by
+// a check ([oci.ErrDigestMismatch], [oci.ErrSizeMismatch], [oci.ErrTooLarge],
+// [oci.ErrTooManyPages], [oci.ErrInvalidDigest], [oci.ErrInvalidReference]).
+// Verdicts ([ErrNoSignatures], [ErrVerificationFailed]) are never
+// unavailable, whatever they wrap.
+func IsUnavailable(err error) bool {
+	if err == nil || errors.Is(err, ErrNoSignatures) || errors.Is(err, ErrVerificationFailed) {
+		return false
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return true
+	}
+	var oe *oci.Error
+	if !errors.As(err, &oe) && !errors.Is(err, oci.ErrRegistry) && !errors.Is(err, oci.ErrUnauthorized) {
+		return false
+	}
+	for _, answer := range []error{oci.ErrNotFound, oci.ErrDigestMismatch, oci.ErrSizeMismatch, oci.ErrTooLarge,
+		oci.ErrTooManyPages, oci.ErrInvalidDigest, oci.ErrInvalidReference} {
+		if errors.Is(err, answer) {
+			return false
+		}
+	}
+	return true
 }

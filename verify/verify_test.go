@@ -66,6 +66,7 @@ const (
 	noSigs
 	failed
 	invalidPolicy
+	unavailable
 	other
 )
 
@@ -80,6 +81,14 @@ func classify(t *testing.T, res *verify.Result, err error) outcome {
 		return ok
 	case errors.Is(err, verify.ErrInvalidPolicy):
 		return invalidPolicy
+	case errors.Is(err, verify.ErrUnavailable):
+		if errors.As(err, &ve) || errors.Is(err, verify.ErrVerificationFailed) || errors.Is(err, verify.ErrNoSignatures) {
+			t.Fatalf("error is both 'unavailable' and a verdict: %v", err)
+		}
+		if !verify.IsUnavailable(err) {
+			t.Fatalf("IsUnavailable(%v) = false for an error wrapping ErrUnavailable", err)
+		}
+		return unavailable
 	case errors.Is(err, verify.ErrNoSignatures):
 		if errors.As(err, &ve) || errors.Is(err, verify.ErrVerificationFailed) {
 			t.Fatalf("error is both 'no signatures' and 'verification failed': %v", err)
@@ -95,63 +104,127 @@ func classify(t *testing.T, res *verify.Result, err error) outcome {
 	}
 }
 
+// must unwraps a combinator's result for tests whose policy is valid.
+func must(t *testing.T, p *verify.Policy, err error) *verify.Policy {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("building policy: %v", err)
+	}
+	return p
+}
+
+// mustT is must for a combinator's results passed as they are:
+// mustT(t)(verify.AnyOf(a, b)).
+func mustT(t *testing.T) func(*verify.Policy, error) *verify.Policy {
+	return func(p *verify.Policy, err error) *verify.Policy {
+		t.Helper()
+		return must(t, p, err)
+	}
+}
+
+// unreachable is a registry failure as an oci.Client reports it, returned
+// by a verifier that does not wrap it in ErrUnavailable itself.
+var unreachable = &oci.Error{Op: "manifest", Ref: "registry.example/org/app:sha256-ab.sig", StatusCode: 503,
+	Err: fmt.Errorf("%w (HTTP 503)", oci.ErrRegistry)}
+
+func down(name string) *fake {
+	return &fake{name: name, err: verify.Unavailable(pinned, unreachable)}
+}
+
 func TestCombinators(t *testing.T) {
 	errRegistry := fmt.Errorf("fetching signatures: %w", oci.ErrRegistry)
+	errBug := errors.New("verifier misconfigured")
 	tests := []struct {
 		name        string
-		v           func() verify.Verifier
+		v           func() (*verify.Policy, error)
 		want        outcome
 		wantSigners []string
 	}{
-		{"any: first passes", func() verify.Verifier { return verify.AnyOf(pass("a", "k1"), bad("b")) }, ok, []string{"key:k1"}},
-		{"any: second passes", func() verify.Verifier { return verify.AnyOf(bad("a"), pass("b", "k2")) }, ok, []string{"key:k2"}},
-		{"any: all empty", func() verify.Verifier { return verify.AnyOf(none("a"), none("b")) }, noSigs, nil},
-		{"any: empty and invalid", func() verify.Verifier { return verify.AnyOf(none("a"), bad("b")) }, failed, nil},
-		{"any: registry error and empty", func() verify.Verifier { return verify.AnyOf(none("a"), broken("b", errRegistry)) }, failed, nil},
-		{"any: no verifiers", func() verify.Verifier { return verify.AnyOf() }, invalidPolicy, nil},
-		{"any: nil verifier", func() verify.Verifier { return verify.AnyOf(pass("a", "k"), nil) }, invalidPolicy, nil},
-		{"any: success without signatures is not a pass", func() verify.Verifier { return verify.AnyOf(&fake{name: "liar"}) }, failed, nil},
-		{"all: both pass", func() verify.Verifier { return verify.AllOf(pass("a", "k1"), pass("b", "k2")) }, ok, []string{"key:k1", "key:k2"}},
-		{"all: one invalid", func() verify.Verifier { return verify.AllOf(pass("a", "k1"), bad("b")) }, failed, nil},
-		{"all: one empty", func() verify.Verifier { return verify.AllOf(pass("a", "k1"), none("b")) }, noSigs, nil},
-		{"all: registry error", func() verify.Verifier { return verify.AllOf(pass("a", "k1"), broken("b", errRegistry)) }, other, nil},
-		{"all: no verifiers", func() verify.Verifier { return verify.AllOf() }, invalidPolicy, nil},
-		{"threshold 2 of 3", func() verify.Verifier {
+		{"any: first passes", func() (*verify.Policy, error) { return verify.AnyOf(pass("a", "k1"), bad("b")) }, ok, []string{"key:k1"}},
+		{"any: second passes", func() (*verify.Policy, error) { return verify.AnyOf(bad("a"), pass("b", "k2")) }, ok, []string{"key:k2"}},
+		{"any: all empty", func() (*verify.Policy, error) { return verify.AnyOf(none("a"), none("b")) }, noSigs, nil},
+		{"any: empty and invalid", func() (*verify.Policy, error) { return verify.AnyOf(none("a"), bad("b")) }, failed, nil},
+		{"any: registry error and empty", func() (*verify.Policy, error) { return verify.AnyOf(none("a"), broken("b", errRegistry)) }, unavailable, nil},
+		{"any: unavailable and invalid", func() (*verify.Policy, error) { return verify.AnyOf(down("a"), bad("b")) }, unavailable, nil},
+		{"any: invalid and unavailable", func() (*verify.Policy, error) { return verify.AnyOf(bad("a"), down("b")) }, unavailable, nil},
+		{"any: raw oci error is unavailable", func() (*verify.Policy, error) { return verify.AnyOf(bad("a"), broken("b", unreachable)) }, unavailable, nil},
+		{"any: unavailable, then a pass", func() (*verify.Policy, error) { return verify.AnyOf(down("a"), pass("b", "k2")) }, ok, []string{"key:k2"}},
+		{"any: other failure is not a verdict", func() (*verify.Policy, error) { return verify.AnyOf(bad("a"), broken("b", errBug)) }, other, nil},
+		{"any: success without signatures is not a pass", func() (*verify.Policy, error) { return verify.AnyOf(&fake{name: "liar"}) }, failed, nil},
+		{"all: both pass", func() (*verify.Policy, error) { return verify.AllOf(pass("a", "k1"), pass("b", "k2")) }, ok, []string{"key:k1", "key:k2"}},
+		{"all: one invalid", func() (*verify.Policy, error) { return verify.AllOf(pass("a", "k1"), bad("b")) }, failed, nil},
+		{"all: one empty", func() (*verify.Policy, error) { return verify.AllOf(pass("a", "k1"), none("b")) }, noSigs, nil},
+		{"all: registry error", func() (*verify.Policy, error) { return verify.AllOf(pass("a", "k1"), broken("b", errRegistry)) }, unavailable, nil},
+		{"all: unavailable, others pass", func() (*verify.Policy, error) { return verify.AllOf(down("a"), pass("b", "k2")) }, unavailable, nil},
+		{"all: unavailable, then a rejection", func() (*verify.Policy, error) { return verify.AllOf(down("a"), bad("b")) }, failed, nil},
+		{"all: rejection, then unavailable", func() (*verify.Policy, error) { return verify.AllOf(bad("a"), down("b")) }, failed, nil},
+		{"all: unavailable, then empty", func() (*verify.Policy, error) { return verify.AllOf(down("a"), none("b")) }, noSigs, nil},
+		{"all: other failure is not a verdict", func() (*verify.Policy, error) { return verify.AllOf(pass("a", "k1"), broken("b", errBug)) }, other, nil},
+		{"threshold 2 of 3", func() (*verify.Policy, error) {
 			return verify.Threshold(2, pass("a", "k1"), bad("b"), pass("c", "k3"))
 		}, ok, []string{"key:k1", "key:k3"}},
-		{"threshold 2 of 3, one passes", func() verify.Verifier {
+		{"threshold 2 of 3, one passes", func() (*verify.Policy, error) {
 			return verify.Threshold(2, pass("a", "k1"), bad("b"), none("c"))
 		}, failed, nil},
-		{"threshold 2 of 3, all empty", func() verify.Verifier {
+		{"threshold 2 of 3, all empty", func() (*verify.Policy, error) {
 			return verify.Threshold(2, none("a"), none("b"), none("c"))
 		}, noSigs, nil},
-		{"threshold counts one signer once", func() verify.Verifier {
+		{"threshold 2 of 3, one passes, one unavailable", func() (*verify.Policy, error) {
+			return verify.Threshold(2, pass("a", "k1"), down("b"), bad("c"))
+		}, unavailable, nil},
+		{"threshold 2 of 3, unavailable cannot make up the difference", func() (*verify.Policy, error) {
+			return verify.Threshold(2, down("a"), bad("b"), bad("c"))
+		}, failed, nil},
+		{"threshold 2 of 3, unavailable and empty", func() (*verify.Policy, error) {
+			return verify.Threshold(2, down("a"), none("b"), none("c"))
+		}, failed, nil},
+		{"threshold 1 of 2, unavailable, then a pass", func() (*verify.Policy, error) {
+			return verify.Threshold(1, down("a"), pass("b", "k2"))
+		}, ok, []string{"key:k2"}},
+		{"threshold counts one signer once", func() (*verify.Policy, error) {
 			return verify.Threshold(2, pass("a", "k1"), pass("a-again", "k1"))
 		}, failed, nil},
-		{"threshold counts one verifier listed twice once", func() verify.Verifier {
-			v := pass("a", "k1")
-			return verify.Threshold(2, v, v)
-		}, failed, nil},
-		{"threshold keyless identities are signers", func() verify.Verifier {
+		{"threshold keyless identities are signers", func() (*verify.Policy, error) {
 			id := func(name, sub string) *fake {
 				return &fake{name: name, sigs: []verify.Signature{{Format: verify.FormatBundle, Issuer: "https://issuer", Subject: sub}}}
 			}
 			return verify.Threshold(2, id("alice", "alice@example.com"), id("bob", "bob@example.com"))
 		}, ok, []string{"identity:https://issuer alice@example.com", "identity:https://issuer bob@example.com"}},
-		{"threshold 0", func() verify.Verifier { return verify.Threshold(0, pass("a", "k1")) }, invalidPolicy, nil},
-		{"threshold above count", func() verify.Verifier { return verify.Threshold(3, pass("a", "k1"), pass("b", "k2")) }, invalidPolicy, nil},
-		{"nested", func() verify.Verifier {
-			return verify.AllOf(verify.AnyOf(bad("a"), pass("b", "k2")), verify.Threshold(1, none("c"), pass("d", "k4")))
+		{"nested", func() (*verify.Policy, error) {
+			either, err := verify.AnyOf(bad("a"), pass("b", "k2"))
+			if err != nil {
+				return nil, err
+			}
+			one, err := verify.Threshold(1, none("c"), pass("d", "k4"))
+			if err != nil {
+				return nil, err
+			}
+			return verify.AllOf(either, one)
 		}, ok, []string{"key:k2", "key:k4"}},
+		{"nested unavailable stays unavailable", func() (*verify.Policy, error) {
+			inner, err := verify.AnyOf(down("a"), bad("b"))
+			if err != nil {
+				return nil, err
+			}
+			return verify.AnyOf(none("c"), inner)
+		}, unavailable, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := tt.v().Verify(context.Background(), pinned)
+			p, err := tt.v()
+			p = must(t, p, err)
+			res, err := p.Verify(context.Background(), pinned)
 			if got := classify(t, res, err); got != tt.want {
 				t.Fatalf("outcome = %d, want %d (err: %v)", got, tt.want, err)
 			}
+			if tt.want == unavailable {
+				var oe *oci.Error
+				if !errors.As(err, &oe) && !errors.Is(err, oci.ErrRegistry) {
+					t.Errorf("unavailable error %q lost the registry's error", err)
+				}
+			}
 			if tt.want != ok {
-				if err.Error() == "" || !strings.Contains(err.Error(), "org/app") && tt.want != other {
+				if err.Error() == "" || !strings.Contains(err.Error(), "org/app") {
 					t.Errorf("error %q does not name the reference", err)
 				}
 				return
@@ -173,11 +246,76 @@ func TestCombinators(t *testing.T) {
 	}
 }
 
+// TestInvalidPolicyAtConstruction checks that a policy that cannot be
+// satisfied as written is refused when it is built, not when it verifies.
+func TestInvalidPolicyAtConstruction(t *testing.T) {
+	a, b := pass("a", "k1"), pass("b", "k2")
+	var typedNil *fake
+	var nilFunc verify.VerifierFunc
+	tests := []struct {
+		name string
+		v    func() (*verify.Policy, error)
+		want string // in the message
+	}{
+		{"AnyOf()", func() (*verify.Policy, error) { return verify.AnyOf() }, "AnyOf: invalid verification policy: no verifiers"},
+		{"AllOf()", func() (*verify.Policy, error) { return verify.AllOf() }, "AllOf: invalid verification policy: no verifiers"},
+		{"Threshold(1)", func() (*verify.Policy, error) { return verify.Threshold(1) }, "no verifiers"},
+		{"Threshold(0, a)", func() (*verify.Policy, error) { return verify.Threshold(0, a) }, "0 distinct signers required of 1"},
+		{"Threshold(-1, a)", func() (*verify.Policy, error) { return verify.Threshold(-1, a) }, "-1 distinct signers"},
+		{"Threshold(3, a, b)", func() (*verify.Policy, error) { return verify.Threshold(3, a, b) }, "3 distinct signers required of 2"},
+		{"AnyOf(a, nil)", func() (*verify.Policy, error) { return verify.AnyOf(a, nil) }, "verifier 2 is nil"},
+		{"AllOf(nil)", func() (*verify.Policy, error) { return verify.AllOf(nil) }, "verifier 1 is nil"},
+		{"AnyOf(typed nil)", func() (*verify.Policy, error) { return verify.AnyOf(a, typedNil) }, "verifier 2 is nil"},
+		{"AllOf(nil func)", func() (*verify.Policy, error) { return verify.AllOf(nilFunc) }, "verifier 1 is nil"},
+		{"Threshold(1, a, nil)", func() (*verify.Policy, error) { return verify.Threshold(1, a, nil) }, "verifier 2 is nil"},
+		{"Threshold(2, a, a)", func() (*verify.Policy, error) { return verify.Threshold(2, a, a) }, "verifier 2 is verifier 1 listed again"},
+		{"Threshold(1, a, b, a)", func() (*verify.Policy, error) { return verify.Threshold(1, a, b, a) }, "verifier 3 is verifier 1 listed again"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := tt.v()
+			if !errors.Is(err, verify.ErrInvalidPolicy) {
+				t.Fatalf("err = %v, want ErrInvalidPolicy", err)
+			}
+			if p != nil {
+				t.Errorf("policy %v returned with the error", p)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+		})
+	}
+	if a.calls.Load()+b.calls.Load() != 0 {
+		t.Error("a verifier ran while a policy was being built")
+	}
+	// Functions are not comparable: two of them are never taken for one.
+	f := verify.VerifierFunc(func(context.Context, oci.Reference) (*verify.Result, error) { return nil, nil })
+	if _, err := verify.Threshold(2, f, f); err != nil {
+		t.Errorf("Threshold over two VerifierFuncs: %v", err)
+	}
+	// A zero Policy refuses to verify rather than panicking or accepting.
+	var zero verify.Policy
+	if _, err := zero.Verify(context.Background(), pinned); !errors.Is(err, verify.ErrInvalidPolicy) {
+		t.Errorf("zero Policy: err = %v, want ErrInvalidPolicy", err)
+	}
+}
+
+// TestPolicyKeepsItsVerifiers checks that a policy does not share the
+// caller's slice: changing it afterwards changes nothing.
+func TestPolicyKeepsItsVerifiers(t *testing.T) {
+	list := []verify.Verifier{pass("a", "k1")}
+	p := mustT(t)(verify.AnyOf(list...))
+	list[0] = bad("b")
+	if _, err := p.Verify(context.Background(), pinned); err != nil {
+		t.Fatalf("policy changed with the caller's slice: %v", err)
+	}
+}
+
 func TestShortCircuit(t *testing.T) {
 	ctx := context.Background()
 	t.Run("any stops at first success", func(t *testing.T) {
 		a, b := pass("a", "k1"), pass("b", "k2")
-		if _, err := verify.AnyOf(a, b).Verify(ctx, pinned); err != nil {
+		if _, err := mustT(t)(verify.AnyOf(a, b)).Verify(ctx, pinned); err != nil {
 			t.Fatal(err)
 		}
 		if got := b.calls.Load(); got != 0 {
@@ -186,7 +324,7 @@ func TestShortCircuit(t *testing.T) {
 	})
 	t.Run("all stops at first failure", func(t *testing.T) {
 		a, b := bad("a"), pass("b", "k2")
-		if _, err := verify.AllOf(a, b).Verify(ctx, pinned); err == nil {
+		if _, err := mustT(t)(verify.AllOf(a, b)).Verify(ctx, pinned); err == nil {
 			t.Fatal("AllOf passed with a failing verifier")
 		}
 		if got := b.calls.Load(); got != 0 {
@@ -195,7 +333,7 @@ func TestShortCircuit(t *testing.T) {
 	})
 	t.Run("threshold stops when met", func(t *testing.T) {
 		a, b, c := pass("a", "k1"), pass("b", "k2"), pass("c", "k3")
-		if _, err := verify.Threshold(2, a, b, c).Verify(ctx, pinned); err != nil {
+		if _, err := mustT(t)(verify.Threshold(2, a, b, c)).Verify(ctx, pinned); err != nil {
 			t.Fatal(err)
 		}
 		if got := c.calls.Load(); got != 0 {
@@ -204,7 +342,7 @@ func TestShortCircuit(t *testing.T) {
 	})
 	t.Run("threshold stops when out of reach", func(t *testing.T) {
 		a, b, c := bad("a"), bad("b"), pass("c", "k3")
-		if _, err := verify.Threshold(2, a, b, c).Verify(ctx, pinned); err == nil {
+		if _, err := mustT(t)(verify.Threshold(2, a, b, c)).Verify(ctx, pinned); err == nil {
 			t.Fatal("threshold met by one signer")
 		}
 		if got := c.calls.Load(); got != 0 {
@@ -220,9 +358,9 @@ func TestContextCancel(t *testing.T) {
 		return nil, fmt.Errorf("fetching: %w", ctx.Err())
 	})
 	for name, v := range map[string]verify.Verifier{
-		"any":       verify.AnyOf(ctxAware, pass("b", "k")),
-		"all":       verify.AllOf(ctxAware, pass("b", "k")),
-		"threshold": verify.Threshold(1, ctxAware, pass("b", "k")),
+		"any":       mustT(t)(verify.AnyOf(ctxAware, pass("b", "k"))),
+		"all":       mustT(t)(verify.AllOf(ctxAware, pass("b", "k"))),
+		"threshold": mustT(t)(verify.Threshold(1, ctxAware, pass("b", "k"))),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := v.Verify(cancelled, pinned)
@@ -244,7 +382,7 @@ func TestContextCancel(t *testing.T) {
 			return nil, &verify.VerificationError{Ref: pinned}
 		})
 		second := pass("b", "k")
-		_, err := verify.AnyOf(first, second).Verify(ctx, pinned)
+		_, err := mustT(t)(verify.AnyOf(first, second)).Verify(ctx, pinned)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
@@ -257,9 +395,9 @@ func TestContextCancel(t *testing.T) {
 func TestNotPinned(t *testing.T) {
 	tag := pinned.WithTag("v1")
 	for name, v := range map[string]verify.Verifier{
-		"any":       verify.AnyOf(pass("a", "k")),
-		"all":       verify.AllOf(pass("a", "k")),
-		"threshold": verify.Threshold(1, pass("a", "k")),
+		"any":       mustT(t)(verify.AnyOf(pass("a", "k"))),
+		"all":       mustT(t)(verify.AllOf(pass("a", "k"))),
+		"threshold": mustT(t)(verify.Threshold(1, pass("a", "k"))),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := v.Verify(context.Background(), tag); !errors.Is(err, verify.ErrNotPinned) {
@@ -293,7 +431,7 @@ func TestVerificationErrorUnwrap(t *testing.T) {
 	}
 	// A failure that says "no signatures" inside a combined error must not
 	// make the whole error read as "nothing to check".
-	combined, err2 := verify.AnyOf(none("a"), bad("b")).Verify(context.Background(), pinned)
+	combined, err2 := mustT(t)(verify.AnyOf(none("a"), bad("b"))).Verify(context.Background(), pinned)
 	if combined != nil || errors.Is(err2, verify.ErrNoSignatures) {
 		t.Fatalf("combined error matches ErrNoSignatures: %v", err2)
 	}
