@@ -34,20 +34,34 @@ type Stats struct {
 //
 // # Atomicity
 //
-// The archive is extracted into a new directory beside dir (named
-// ".<base>.tmp-<random>"), which replaces dir only when every entry has been
-// written and the whole stream has been read and checked. On Linux the
-// replacement is one renameat2(RENAME_EXCHANGE), so every reader sees either
-// the old tree or the new one. Elsewhere, or on file systems without it,
-// the old dir is first renamed aside (".<base>.old-<random>") and the new
-// tree renamed into place, so for an instant dir does not exist; if the
-// second rename fails the old tree is put back. The old tree is then
-// removed; if that removal fails, Extract still succeeds and the ".old-" or
-// ".tmp-" directory remains. On any error, and when ctx is cancelled,
-// dir is left exactly as it was and the temporary directory is removed.
-// The parent of dir must exist; dir itself need not. If dir exists it must
-// be a directory, not a symbolic link. Concurrent calls for the same dir
-// must be serialised by the caller.
+// The archive is extracted into a new directory, which becomes the content
+// only when every entry has been written and the whole stream has been read
+// and checked. How depends on [LayoutOf] dir:
+//
+//   - [LayoutSwap] (dir is not a mount point): the new tree is built beside
+//     dir (".<base>.tmp-<random>"). On Linux it is exchanged with dir in one
+//     renameat2(RENAME_EXCHANGE), so a reader of dir sees the old tree or
+//     the new one, never neither nor a mix. Elsewhere, or on file systems
+//     without it, the old dir is first renamed aside (".<base>.old-<random>")
+//     and the new tree renamed into place, so for an instant dir does not
+//     exist; if the second rename fails the old tree is put back.
+//   - [LayoutLinked] (dir is a mount point, or already in that layout): the
+//     new tree is a version inside dir ("..v-<random>"); the link [DataLink]
+//     is switched to it in one rename, then a link "name -> ..data/name" is
+//     put in place for each top-level name it has and the names it does not
+//     have are removed. A path opened through dir resolves entirely in one
+//     version; for a moment after the switch a top-level name new in this
+//     version may be missing, or one gone from it may dangle. Content may
+//     not use top-level names starting with ".." or "lost+found" there
+//     ([ErrInsecurePath]).
+//
+// The old tree is then removed; if that removal fails, Extract still
+// succeeds and the directory remains until [Recover] removes it. On any
+// error, and when ctx is cancelled, dir is left exactly as it was and the
+// new directory is removed; a crash leaves it behind, for [Recover]. In
+// LayoutSwap the parent of dir must exist, and dir need not. If dir exists
+// it must be a directory, not a symbolic link. Concurrent calls for the
+// same dir must be serialised by the caller.
 //
 // Without [WithSync] nothing is fsynced: the new tree is complete for every
 // reader of the file system, but may not survive a power loss.
@@ -140,7 +154,16 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 		return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)
 	}
 
-	tmp, err := mkdirUnique(parent, "."+base+".tmp-", 0o755)
+	layout, err := LayoutOf(abs)
+	if err != nil {
+		return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)
+	}
+	var tmp string
+	if layout == LayoutLinked {
+		tmp, err = mkdirUnique(abs, versionPrefix, 0o755)
+	} else {
+		tmp, err = mkdirUnique(parent, "."+base+".tmp-", 0o755)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)
 	}
@@ -156,13 +179,14 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	x := &extractor{
-		ctx:  wctx,
-		o:    &o,
-		tmp:  tmp,
-		root: &node{kind: kindDir},
-		now:  time.Now(),
-		buf:  make([]byte, copyBufferSize),
-		w:    startWriters(wctx, cancel, writerCount(), o.sync),
+		ctx:    wctx,
+		o:      &o,
+		tmp:    tmp,
+		root:   &node{kind: kindDir},
+		now:    time.Now(),
+		buf:    make([]byte, copyBufferSize),
+		linked: layout == LayoutLinked,
+		w:      startWriters(wctx, cancel, writerCount(), o.sync),
 	}
 	// Registered after the removal of tmp, so it runs before it, also if
 	// the progress callback panics.
@@ -187,10 +211,18 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)
 	}
-	if err := replaceDir(tmp, abs, o.sync); err != nil {
-		return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)
+	if layout == LayoutLinked {
+		switched, err := commitLinked(abs, filepath.Base(tmp), o.sync)
+		committed = switched
+		if err != nil {
+			return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)
+		}
+	} else {
+		if err := replaceDir(tmp, abs, o.sync); err != nil {
+			return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)
+		}
+		committed = true
 	}
-	committed = true
 	st := x.stats
 	return &st, nil
 }
@@ -242,6 +274,9 @@ type extractor struct {
 	dirs      []dirTime
 	w         *writers
 	nextDir   uint8 // for newDir's round robin
+	// linked: the target is in LayoutLinked, whose top-level ".." names
+	// and lost+found are not the content's to take.
+	linked bool
 }
 
 // newDir returns the node of a new directory.
@@ -514,6 +549,9 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 			return nil // the root itself: its mode and time are not taken
 		}
 		return insecure("entry would replace the target directory")
+	}
+	if x.linked && (strings.HasPrefix(parts[0], "..") || parts[0] == lostFound) {
+		return insecure("top-level name %q is reserved in a directory of layout %s", truncate(parts[0]), LayoutLinked)
 	}
 	if hdr.Typeflag != tar.TypeDir && strings.HasSuffix(hdr.Name, "/") {
 		return invalid("name of a non-directory ends in a slash")

@@ -1,6 +1,10 @@
 package tarball
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // Unlimited turns a limit off when passed to one of the WithMax* options.
 // Zero and other negative values are rejected, so that an unset variable
@@ -252,4 +256,34 @@ func WithBeforeCommit(fn func(dir string) error) Option {
 		o.beforeCommit = fn
 		return nil
 	}
+}
+
+// Settings checks opts as [Extract] would and returns a canonical text of
+// everything they decide about the result of an extraction: the limits, the
+// symbolic link policy, compression, fsync and the exclude patterns, in a
+// fixed order. Callbacks ([WithProgress], [WithBeforeCommit]) are not part
+// of it. Two option lists with the same Settings extract any archive to the
+// same tree, or refuse it alike, so a cache of extractions can key on it
+// (the root package's Fetcher does). An invalid option is an error wrapping
+// [ErrInvalidOption], so Settings also validates options ahead of use.
+func Settings(opts ...Option) (string, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return "", err
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "maxTotalBytes=%d maxFileBytes=%d maxEntries=%d maxPathLength=%d maxPathDepth=%d maxHeaderBytes=%d symlinks=%s compression=%s sync=%t exclude=",
+		o.maxTotal, o.maxFile, o.maxEntries, o.maxPathLen, o.maxDepth, o.maxHeader, o.symlinks, o.compression, o.sync)
+	for i, r := range o.exclude {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Quote(r.source))
+	}
+	return b.String(), nil
 }

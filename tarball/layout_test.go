@@ -1,0 +1,327 @@
+package tarball_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/ocisource/ocisource/tarball"
+)
+
+// mountTmpfs mounts a tmpfs at a new directory and returns it. It needs
+// root (CI runs as root); elsewhere the test is skipped, except under
+// OCISOURCE_INTEGRATION=1, where a missing capability fails it.
+func mountTmpfs(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64m"); err != nil {
+		if os.Getenv("OCISOURCE_INTEGRATION") == "1" {
+			t.Fatalf("mounting a tmpfs (needs root): %v", err)
+		}
+		t.Skipf("mounting a tmpfs needs root: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// version builds an archive whose files all say which version they are.
+func version(t testing.TB, v string, extra ...ent) []byte {
+	ents := []ent{
+		dirEnt("cfg/"),
+		file("cfg/a.txt", v),
+		file("cfg/b.txt", v),
+		file("top-"+v+".txt", v),
+	}
+	return gzOf(t, tarOf(t, append(ents, extra...)...))
+}
+
+// TestExtractIntoMountPoint extracts twice into a tmpfs mounted at the
+// target (which renameat2 cannot replace), while a reader checks that the
+// files it reads through one opening of the tree are of one version.
+func TestExtractIntoMountPoint(t *testing.T) {
+	dir := mountTmpfs(t)
+	if l, err := tarball.LayoutOf(dir); err != nil || l != tarball.LayoutLinked {
+		t.Fatalf("LayoutOf(mount point) = %v, %v; want linked", l, err)
+	}
+	if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v1")), dir); err != nil {
+		t.Fatal(err)
+	}
+
+	var stop atomic.Bool
+	var mixed, missing, reads atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			root, err := os.OpenRoot(filepath.Join(dir, "cfg"))
+			if err != nil {
+				missing.Add(1)
+				continue
+			}
+			// Files of a version that is being removed may vanish under a
+			// reader that opened it before the switch; what it reads must
+			// still be of one version.
+			a, errA := root.ReadFile("a.txt")
+			b, errB := root.ReadFile("b.txt")
+			root.Close()
+			if errA == nil && errB == nil {
+				if string(a) != string(b) {
+					mixed.Add(1)
+				}
+				reads.Add(1)
+			}
+		}
+	}()
+	for i := range 20 {
+		v := fmt.Sprintf("v%d", i+2)
+		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, v)), dir); err != nil {
+			t.Fatalf("extract %s: %v", v, err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if mixed.Load() != 0 || missing.Load() != 0 || reads.Load() == 0 {
+		t.Errorf("reader: %d reads, %d saw two versions, %d did not find cfg/", reads.Load(), mixed.Load(), missing.Load())
+	}
+
+	got, err := os.ReadFile(filepath.Join(dir, "cfg", "a.txt"))
+	if err != nil || string(got) != "v21" {
+		t.Errorf("cfg/a.txt = %q, %v; want v21", got, err)
+	}
+	// Only the current version, its link and one link per top-level name.
+	names := dirNames(t, dir)
+	cur, err := tarball.ContentDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{tarball.DataLink, filepath.Base(cur), "cfg", "top-v21.txt"}
+	if diff := cmp.Diff(sortStrings(want), names); diff != "" {
+		t.Errorf("entries of the mount point (-want +got):\n%s", diff)
+	}
+	for _, n := range []string{"cfg", "top-v21.txt"} {
+		if link, err := os.Readlink(filepath.Join(dir, n)); err != nil || link != tarball.DataLink+"/"+n {
+			t.Errorf("%s -> %q, %v; want a link through %s", n, link, err, tarball.DataLink)
+		}
+	}
+}
+
+// TestExtractSwapReaderAlwaysFindsTree extracts 30 versions into an
+// ordinary directory while a reader opens it again and again: the exchange
+// means the directory always exists and each opening is one version (the
+// two-rename fallback leaves an instant with no directory, which fails it).
+func TestExtractSwapReaderAlwaysFindsTree(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "app")
+	if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v1")), dir); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := tarball.LayoutOf(dir); l != tarball.LayoutSwap {
+		t.Fatalf("LayoutOf = %v, want swap", l)
+	}
+	var stop atomic.Bool
+	var mixed, missing, reads atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			root, err := os.OpenRoot(dir)
+			if err != nil {
+				missing.Add(1)
+				continue
+			}
+			a, errA := root.ReadFile("cfg/a.txt")
+			b, errB := root.ReadFile("cfg/b.txt")
+			root.Close()
+			if errA == nil && errB == nil {
+				if string(a) != string(b) {
+					mixed.Add(1)
+				}
+				reads.Add(1)
+			}
+		}
+	}()
+	for i := range 30 {
+		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, fmt.Sprintf("v%d", i+2))), dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if mixed.Load() != 0 || missing.Load() != 0 || reads.Load() == 0 {
+		t.Errorf("reader: %d reads, %d saw two versions, %d found no directory", reads.Load(), mixed.Load(), missing.Load())
+	}
+}
+
+// TestExtractLinkedKeepsReservedNames: names starting with ".." (the
+// callers') and lost+found survive a swap; content may not use them.
+func TestExtractLinkedKeepsReservedNames(t *testing.T) {
+	dir := mountTmpfs(t)
+	for _, n := range []string{"..caller.json", "lost+found"} {
+		if err := os.Mkdir(filepath.Join(dir, n), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v1")), dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v2")), dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"..caller.json", "lost+found"} {
+		if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s: %v", n, err)
+		}
+	}
+	before := dirNames(t, dir)
+	for _, bad := range []string{"..data", "..x", "lost+found/x"} {
+		_, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v3", file(bad, "x"))), dir)
+		if !errors.Is(err, tarball.ErrInsecurePath) {
+			t.Errorf("content with %q: error = %v, want ErrInsecurePath", bad, err)
+		}
+	}
+	if diff := cmp.Diff(before, dirNames(t, dir)); diff != "" {
+		t.Errorf("refused extractions changed the directory (-want +got):\n%s", diff)
+	}
+}
+
+// TestRecover removes what an interrupted extraction leaves, and nothing
+// else, in both layouts.
+func TestRecover(t *testing.T) {
+	t.Run("swap", func(t *testing.T) {
+		base := t.TempDir()
+		dir := filepath.Join(base, "app")
+		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v1")), dir); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{".app.tmp-abc123", ".app.old-0z", ".app.tmp-x/", ".app.tmp-ABC", ".other.tmp-abc", "app.tmp-abc", ".app.tmp-abc.d"} {
+			if err := os.MkdirAll(filepath.Join(base, n, "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tarball.Recover(dir); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{".app.tmp-ABC", ".app.tmp-abc.d", ".other.tmp-abc", "app", "app.tmp-abc"}
+		if diff := cmp.Diff(want, dirNames(t, base)); diff != "" {
+			t.Errorf("after Recover (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("linked", func(t *testing.T) {
+		dir := mountTmpfs(t)
+		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v1")), dir); err != nil {
+			t.Fatal(err)
+		}
+		// A crash after the switch to v2 and before its links: a version
+		// left, a link of v1 dangling, v2's own link missing, a temp link.
+		cur, _ := tarball.ContentDir(dir)
+		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v2")), dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(cur, 0o755); err != nil { // the old version, back
+			t.Fatal(err)
+		}
+		if err := os.Symlink("..data/top-v1.txt", filepath.Join(dir, "top-v1.txt")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(dir, "top-v2.txt")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("..v-1", filepath.Join(dir, "..tmp-77")); err != nil {
+			t.Fatal(err)
+		}
+		if err := tarball.Recover(dir); err != nil {
+			t.Fatal(err)
+		}
+		now, _ := tarball.ContentDir(dir)
+		want := sortStrings([]string{tarball.DataLink, filepath.Base(now), "cfg", "top-v2.txt"})
+		if diff := cmp.Diff(want, dirNames(t, dir)); diff != "" {
+			t.Errorf("after Recover (-want +got):\n%s", diff)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "top-v2.txt")); err != nil || string(b) != "v2" {
+			t.Errorf("top-v2.txt = %q, %v", b, err)
+		}
+	})
+}
+
+// TestSettings: the same effective options give the same text, any option
+// that changes the outcome changes it, callbacks do not, bad options fail.
+func TestSettings(t *testing.T) {
+	base, err := tarball.Settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, _ := tarball.Settings(tarball.WithMaxTotalBytes(tarball.DefaultMaxTotalBytes), tarball.WithProgress(func(tarball.Stats) {}),
+		tarball.WithBeforeCommit(func(string) error { return nil }), tarball.WithExclude("# only a comment"))
+	if same != base {
+		t.Errorf("Settings with defaults and callbacks = %q, want %q", same, base)
+	}
+	seen := map[string]string{base: "defaults"}
+	for name, opt := range map[string]tarball.Option{
+		"total":       tarball.WithMaxTotalBytes(1 << 20),
+		"file":        tarball.WithMaxFileBytes(1 << 20),
+		"entries":     tarball.WithMaxEntries(10),
+		"pathlen":     tarball.WithMaxPathLength(100),
+		"depth":       tarball.WithMaxPathDepth(5),
+		"header":      tarball.WithMaxHeaderBytes(4096),
+		"symlinks":    tarball.WithSymlinks(tarball.SymlinksInsideRoot),
+		"compression": tarball.WithCompression(tarball.CompressionGzip),
+		"sync":        tarball.WithSync(true),
+		"exclude":     tarball.WithExclude("*.tmp"),
+		"unlimited":   tarball.WithMaxEntries(tarball.Unlimited),
+	} {
+		s, err := tarball.Settings(opt)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if other, dup := seen[s]; dup {
+			t.Errorf("%s gives the same Settings as %s: %q", name, other, s)
+		}
+		seen[s] = name
+	}
+	if _, err := tarball.Settings(tarball.WithMaxEntries(0)); !errors.Is(err, tarball.ErrInvalidOption) {
+		t.Errorf("Settings(WithMaxEntries(0)) error = %v, want ErrInvalidOption", err)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func sortStrings(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if strings.Compare(out[j], out[i]) < 0 {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
