@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -31,7 +34,18 @@ type Client struct {
 }
 
 // NewClient returns a Client configured by opts. Options that are malformed
-// or contradict each other give an error wrapping [ErrInvalidOption].
+// give an error wrapping [ErrInvalidOption]; options that contradict each
+// other give an [*OptionConflictError] (which wraps it too). These conflict:
+//
+//   - any two options for the same setting, including one option given
+//     twice: two auth options ([WithKeychain], [WithDockerConfig],
+//     [WithBasicAuth], [WithBearerToken], [WithAnonymous]), two CA options
+//     ([WithCAFile], [WithCACertPool]), WithRetries twice, and so on;
+//   - [WithTransport] with [WithCAFile], [WithCACertPool],
+//     [WithClientCertificate] or [WithProxy], which configure the default
+//     transport and would be ignored;
+//   - [WithInsecure] with [WithCAFile], [WithCACertPool] or
+//     [WithClientCertificate]: an insecure registry is never spoken to over TLS.
 func NewClient(opts ...Option) (*Client, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -83,7 +97,7 @@ func (c *Client) authenticator(ctx context.Context, repo name.Repository) (authn
 	}
 	a, err := authn.Resolve(ctx, kc, repo)
 	if err != nil {
-		return nil, fmt.Errorf("%w: resolving credentials for %s: %v", ErrUnauthorized, repo.RegistryStr(), err)
+		return nil, fmt.Errorf("%w: resolving credentials for %s: %v", ErrUnauthorized, repo.RegistryStr(), scrubAuthError(err))
 	}
 	return a, nil
 }
@@ -122,12 +136,59 @@ func (c *Client) transport(ctx context.Context, ref Reference, push bool) (http.
 		rt = &retryTransport{inner: rt, retries: c.opts.retries, backoff: c.opts.backoff, logger: c.opts.logger}
 	}
 	rt = transport.NewUserAgent(rt, c.opts.userAgent)
-	wrapped, err := transport.NewWithContext(ctx, repo.Registry, auth, rt, []string{repo.Scope(scope)})
+	// The ping and the first token exchange belong to no operation: their
+	// answers get the small cap, whatever the operation that needed them.
+	wrapped, err := transport.NewWithContext(withoutOp(ctx), repo.Registry, auth, rt, []string{repo.Scope(scope)})
 	if err != nil {
-		return nil, repo, mapError(err)
+		return nil, repo, c.connectError(repo.RegistryStr(), err)
 	}
 	c.transports[key] = wrapped
 	return wrapped, repo, nil
+}
+
+// connectError turns a failed ping or first token exchange into one error
+// that names the registry. go-containerregistry pings loopback and private
+// addresses over both HTTPS and plain HTTP, and an insecure registry always
+// both ways; the guard refuses one of the two at once, so the failure of the
+// other is the one that counts.
+func (c *Client) connectError(registry string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return mapError(te)
+	}
+	if c.opts.insecure && errors.Is(err, errHTTPSProbe) {
+		// The HTTPS probe was answered by the guard; what counts is the
+		// failure of the plain HTTP attempt.
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			return fmt.Errorf("cannot connect to registry %s over plain HTTP: %w", registry, oe)
+		}
+		for _, target := range []error{syscall.ECONNRESET, io.ErrUnexpectedEOF, io.EOF} {
+			if errors.Is(err, target) {
+				return fmt.Errorf("cannot connect to registry %s over plain HTTP: %w", registry, target)
+			}
+		}
+		return fmt.Errorf("cannot connect to registry %s over plain HTTP", registry)
+	}
+	// Secure: when the plain HTTP fallback was refused, the HTTPS attempt's
+	// failure is the first *url.Error in go-containerregistry's list.
+	var ue *url.Error
+	if !c.opts.insecure && errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			switch {
+			case !sameHost(u, registry):
+				return fmt.Errorf("cannot reach the token service of registry %s at %s: %w", registry, u.Host, redactError(ue.Err))
+			case u.Scheme == "https" && strings.Contains(ue.Err.Error(), "server gave HTTP response to HTTPS client"):
+				return fmt.Errorf("%w: registry %s answers only in plain HTTP; mark it insecure if it really speaks plain HTTP", ErrPlainHTTP, registry)
+			case u.Scheme == "https":
+				return fmt.Errorf("cannot connect to registry %s over HTTPS: %w", registry, ue.Err)
+			}
+		}
+	}
+	return redactError(scrubAuthError(err))
 }
 
 // remoteOptions are the go-containerregistry options for calls made through it.
@@ -184,10 +245,11 @@ func statusFromResponse(resp *http.Response) error {
 			return fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
 		}
 		if json.Unmarshal(b, &body) == nil {
+			secrets := requestSecrets(resp.Request)
 			for _, e := range body.Errors {
-				codes = append(codes, e.Code)
+				codes = append(codes, truncate(scrub(e.Code, secrets)))
 				if msg == "" {
-					msg = truncate(e.Message)
+					msg = truncate(scrub(e.Message, secrets))
 				}
 			}
 		}
@@ -204,13 +266,14 @@ func mapError(err error) error {
 	if errors.As(err, &te) {
 		var codes []string
 		var msg string
+		secrets := requestSecrets(te.Request)
 		for _, d := range te.Errors {
-			codes = append(codes, string(d.Code))
+			codes = append(codes, truncate(scrub(string(d.Code), secrets)))
 			if msg == "" {
-				msg = truncate(d.Message)
+				msg = truncate(scrub(d.Message, secrets))
 			}
 		}
 		return newStatusError(te.StatusCode, codes, msg)
 	}
-	return err
+	return redactError(scrubAuthError(err))
 }

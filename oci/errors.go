@@ -26,9 +26,17 @@ var (
 	// ErrTooManyPages reports a paginated listing that exceeded the page cap.
 	ErrTooManyPages = errors.New("too many pages")
 	// ErrInsecureAuth reports that credentials would have been sent over plain
-	// HTTP to a host other than the registry, or that a registry not marked
-	// insecure was about to be spoken to over plain HTTP. The request is not sent.
+	// HTTP to a host other than the registry (a token realm or a redirect
+	// target). The request is not sent.
 	ErrInsecureAuth = errors.New("refusing to send credentials insecurely")
+	// ErrPlainHTTP reports that a registry not marked insecure ([WithInsecure])
+	// was about to be spoken to over plain HTTP, or answers only in plain
+	// HTTP. Nothing is sent over plain HTTP; use HTTPS, or mark the registry
+	// insecure if it really speaks plain HTTP.
+	ErrPlainHTTP = errors.New("registry not marked insecure: refusing plain HTTP")
+	// ErrInvalidDescriptor reports a descriptor that cannot describe any
+	// content (a negative size) or carries an invalid digest. Nothing is sent.
+	ErrInvalidDescriptor = errors.New("invalid descriptor")
 	// ErrRegistry reports any other failure response from the registry.
 	ErrRegistry = errors.New("registry error")
 	// ErrInvalidOption reports an option that is malformed or contradicts another.
@@ -99,6 +107,58 @@ func newStatusError(code int, codes []string, message string) *StatusError {
 	}
 	return &StatusError{StatusCode: code, Codes: codes, Message: message, kind: kind}
 }
+
+// TagListLimitError reports a tag listing that passed one of its bounds:
+// more tags than [WithMaxTags] allows, or more bytes over all its pages than
+// [WithMaxTagListBytes] allows. The listing is abandoned where it passed the
+// bound. It wraps [ErrTooLarge].
+type TagListLimitError struct {
+	// Limit is "tags" or "bytes".
+	Limit string
+	// Max is the bound that was passed.
+	Max int64
+	// Pages is how many pages had been requested when it was passed.
+	Pages int
+}
+
+// Error implements error.
+func (e *TagListLimitError) Error() string {
+	opt := "WithMaxTags"
+	if e.Limit == "bytes" {
+		opt = "WithMaxTagListBytes"
+	}
+	return fmt.Sprintf("%v: tag list passes the limit of %d %s after %d pages (raise it with %s if the repository really holds that many tags)",
+		ErrTooLarge, e.Max, e.Limit, e.Pages, opt)
+}
+
+// Unwrap returns [ErrTooLarge].
+func (e *TagListLimitError) Unwrap() error { return ErrTooLarge }
+
+// OptionConflictError reports an option that contradicts another one given
+// to [NewClient]: the same setting made twice (two auth options, two CA
+// options, [WithRetries] twice ...), which would otherwise silently override,
+// or two settings that cannot hold together ([WithTransport] with
+// [WithProxy], which the caller's transport would ignore). It wraps
+// [ErrInvalidOption].
+type OptionConflictError struct {
+	// Setting names what both options set ("credentials", "CA roots",
+	// "retries" ...) when they set the same thing, and is "" when they are
+	// different settings that contradict each other.
+	Setting string
+	// First and Second name the two options, e.g. "WithBasicAuth" and
+	// "WithBearerToken"; for the same setting made twice, in the order given.
+	First, Second string
+	// Reason says why they conflict and what to do.
+	Reason string
+}
+
+// Error implements error.
+func (e *OptionConflictError) Error() string {
+	return fmt.Sprintf("%v: %s conflicts with %s: %s", ErrInvalidOption, e.Second, e.First, e.Reason)
+}
+
+// Unwrap returns [ErrInvalidOption].
+func (e *OptionConflictError) Unwrap() error { return ErrInvalidOption }
 
 func opError(op, ref string, err error) error {
 	if err == nil {

@@ -71,13 +71,14 @@ type Manifest struct {
 // [ErrDigestMismatch].
 func (c *Client) Resolve(ctx context.Context, ref Reference) (Descriptor, error) {
 	desc, err := c.resolve(ctx, ref)
-	return desc, opError("resolve", ref.String(), err)
+	return desc, opError("resolve", ref.display(), err)
 }
 
 func (c *Client) resolve(ctx context.Context, ref Reference) (Descriptor, error) {
 	if err := ref.Validate(); err != nil {
 		return Descriptor{}, err
 	}
+	ctx = withOp(ctx, opManifest)
 	rt, repo, err := c.transport(ctx, ref, false)
 	if err != nil {
 		return Descriptor{}, err
@@ -96,7 +97,7 @@ func (c *Client) resolve(ctx context.Context, ref Reference) (Descriptor, error)
 			}
 			return desc, nil
 		}
-	} else if errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthorized) || ctx.Err() != nil || errors.Is(err, ErrInsecureAuth) {
+	} else if errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthorized) || ctx.Err() != nil || errors.Is(err, ErrInsecureAuth) || errors.Is(err, ErrPlainHTTP) {
 		return Descriptor{}, err
 	}
 	m, err := c.manifest(ctx, ref)
@@ -133,13 +134,14 @@ func mediaTypeOf(contentType string) string {
 // wrapping [ErrDigestMismatch] and nothing is returned.
 func (c *Client) Manifest(ctx context.Context, ref Reference) (*Manifest, error) {
 	m, err := c.manifest(ctx, ref)
-	return m, opError("manifest", ref.String(), err)
+	return m, opError("manifest", ref.display(), err)
 }
 
 func (c *Client) manifest(ctx context.Context, ref Reference) (*Manifest, error) {
 	if err := ref.Validate(); err != nil {
 		return nil, err
 	}
+	ctx = withOp(ctx, opManifest)
 	rt, repo, err := c.transport(ctx, ref, false)
 	if err != nil {
 		return nil, err

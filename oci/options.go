@@ -16,14 +16,22 @@ import (
 
 // Default limits. Each can be changed with an [Option].
 const (
-	// DefaultMaxManifestSize caps manifests, indexes, tag lists and other JSON
-	// documents read from a registry (4 MiB, as in the distribution spec's
-	// recommendation and containerd's limit).
+	// DefaultMaxManifestSize caps manifests, indexes, tag-list pages and other
+	// JSON documents read from a registry (4 MiB, as in the distribution
+	// spec's recommendation and containerd's limit).
 	DefaultMaxManifestSize = 4 << 20
-	// DefaultMaxErrorBodySize caps error and token response bodies (1 MiB).
+	// DefaultMaxErrorBodySize caps error response bodies, token responses and
+	// any other response that is not the answer to the operation's own request
+	// (1 MiB).
 	DefaultMaxErrorBodySize = 1 << 20
 	// DefaultMaxTagPages caps how many pages a tag listing may span.
 	DefaultMaxTagPages = 100
+	// DefaultMaxTags caps how many tags a whole tag listing may hold, over
+	// all its pages.
+	DefaultMaxTags = 100_000
+	// DefaultMaxTagListBytes caps the bytes a whole tag listing may take on
+	// the wire, over all its pages (16 MiB).
+	DefaultMaxTagListBytes = 16 << 20
 	// DefaultRetries is how many times a request is retried after a
 	// transient failure (408, 429, 5xx, connection reset).
 	DefaultRetries = 3
@@ -37,13 +45,15 @@ const (
 	DefaultUserAgent = "ocisource"
 )
 
-// Option configures a [Client].
+// Option configures a [Client]. Each option may be given once: a second
+// option for the same setting (two auth options, two CA options, WithRetries
+// twice ...) is an [*OptionConflictError], as are options that contradict
+// each other (see [NewClient]).
 type Option func(*options) error
 
 type options struct {
 	keychain        authn.Keychain
 	auth            authn.Authenticator
-	authName        string
 	caPool          *x509.CertPool
 	clientCerts     []tls.Certificate
 	insecure        bool
@@ -55,7 +65,12 @@ type options struct {
 	maxManifestSize int64
 	maxErrorBody    int64
 	maxTagPages     int
+	maxTags         int
+	maxTagListBytes int64
 	logger          *slog.Logger
+
+	// given maps each setting made so far to the option that made it.
+	given map[string]string
 }
 
 func defaultOptions() options {
@@ -66,6 +81,9 @@ func defaultOptions() options {
 		maxManifestSize: DefaultMaxManifestSize,
 		maxErrorBody:    DefaultMaxErrorBodySize,
 		maxTagPages:     DefaultMaxTagPages,
+		maxTags:         DefaultMaxTags,
+		maxTagListBytes: DefaultMaxTagListBytes,
+		given:           map[string]string{},
 	}
 }
 
@@ -73,11 +91,35 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidOption, fmt.Sprintf(format, args...))
 }
 
-func (o *options) setAuth(name string, a authn.Authenticator, k authn.Keychain) error {
-	if o.authName != "" && o.authName != name {
-		return invalid("%s conflicts with %s: choose one way to authenticate", name, o.authName)
+// Settings, as OptionConflictError.Setting names them.
+const (
+	settingAuth       = "credentials"
+	settingCA         = "CA roots"
+	settingClientCert = "client certificate"
+	settingInsecure   = "plain HTTP"
+	settingProxy      = "proxy"
+	settingTransport  = "transport"
+	settingRetries    = "retries"
+	settingUserAgent  = "user agent"
+	settingManifest   = "manifest size limit"
+	settingErrorBody  = "error body size limit"
+	settingTagPages   = "tag page limit"
+	settingTags       = "tag count limit"
+	settingTagBytes   = "tag list size limit"
+	settingLogger     = "logger"
+)
+
+// claim records that option name makes setting, and refuses a second option
+// for a setting already made: it would silently override the first.
+func (o *options) claim(setting, name string) error {
+	if first, ok := o.given[setting]; ok {
+		reason := fmt.Sprintf("both set the %s; pass one", setting)
+		if setting == settingAuth {
+			reason = "both set the credentials; choose one way to authenticate"
+		}
+		return &OptionConflictError{Setting: setting, First: first, Second: name, Reason: reason}
 	}
-	o.authName, o.auth, o.keychain = name, a, k
+	o.given[setting] = name
 	return nil
 }
 
@@ -90,7 +132,8 @@ func WithKeychain(k authn.Keychain) Option {
 		if k == nil {
 			return invalid("WithKeychain: nil keychain")
 		}
-		return o.setAuth("WithKeychain", nil, k)
+		o.keychain = k
+		return o.claim(settingAuth, "WithKeychain")
 	}
 }
 
@@ -102,7 +145,8 @@ func WithDockerConfig(dir string) Option {
 		if _, err := os.Stat(dir); err != nil {
 			return invalid("WithDockerConfig: %v", err)
 		}
-		return o.setAuth("WithDockerConfig", nil, dockerConfigKeychain{dir: dir})
+		o.keychain = dockerConfigKeychain{dir: dir}
+		return o.claim(settingAuth, "WithDockerConfig")
 	}
 }
 
@@ -114,7 +158,8 @@ func WithBasicAuth(username, password string) Option {
 		if username == "" {
 			return invalid("WithBasicAuth: empty username")
 		}
-		return o.setAuth("WithBasicAuth", authn.FromConfig(authn.AuthConfig{Username: username, Password: password}), nil)
+		o.auth = authn.FromConfig(authn.AuthConfig{Username: username, Password: password})
+		return o.claim(settingAuth, "WithBasicAuth")
 	}
 }
 
@@ -125,7 +170,8 @@ func WithBearerToken(token string) Option {
 		if token == "" {
 			return invalid("WithBearerToken: empty token")
 		}
-		return o.setAuth("WithBearerToken", authn.FromConfig(authn.AuthConfig{RegistryToken: token}), nil)
+		o.auth = authn.FromConfig(authn.AuthConfig{RegistryToken: token})
+		return o.claim(settingAuth, "WithBearerToken")
 	}
 }
 
@@ -133,24 +179,30 @@ func WithBearerToken(token string) Option {
 // conflicts with the other auth options.
 func WithAnonymous() Option {
 	return func(o *options) error {
-		return o.setAuth("WithAnonymous", authn.Anonymous, nil)
+		o.auth = authn.Anonymous
+		return o.claim(settingAuth, "WithAnonymous")
 	}
 }
 
-// WithCACertPool trusts the certificates in pool in addition to the system
-// roots. The default is the system roots only. It conflicts with [WithTransport].
+// WithCACertPool trusts exactly the certificates in pool: it replaces the
+// system roots, for a registry (and token service) under a private CA only.
+// To trust a private CA as well as the public ones, use [WithCAFile]. The
+// default is the system roots. It conflicts with [WithCAFile],
+// [WithTransport] and [WithInsecure].
 func WithCACertPool(pool *x509.CertPool) Option {
 	return func(o *options) error {
 		if pool == nil {
 			return invalid("WithCACertPool: nil pool")
 		}
 		o.caPool = pool
-		return nil
+		return o.claim(settingCA, "WithCACertPool")
 	}
 }
 
 // WithCAFile trusts the PEM certificates in file in addition to the system
-// roots. The default is the system roots only. It conflicts with [WithTransport].
+// roots (as Flux's certSecretRef ca.crt does). To trust only a given set of
+// roots, use [WithCACertPool]. The default is the system roots. It conflicts
+// with [WithCACertPool], [WithTransport] and [WithInsecure].
 func WithCAFile(file string) Option {
 	return func(o *options) error {
 		pem, err := os.ReadFile(file)
@@ -165,20 +217,21 @@ func WithCAFile(file string) Option {
 			return invalid("WithCAFile: no PEM certificate in %s", file)
 		}
 		o.caPool = pool
-		return nil
+		return o.claim(settingCA, "WithCAFile")
 	}
 }
 
 // WithClientCertificate presents the PEM certificate and key for mutual TLS.
-// The default is no client certificate. It conflicts with [WithTransport].
+// The default is no client certificate. It conflicts with [WithTransport]
+// and [WithInsecure].
 func WithClientCertificate(certFile, keyFile string) Option {
 	return func(o *options) error {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
 			return invalid("WithClientCertificate: %v", err)
 		}
-		o.clientCerts = append(o.clientCerts, cert)
-		return nil
+		o.clientCerts = []tls.Certificate{cert}
+		return o.claim(settingClientCert, "WithClientCertificate")
 	}
 }
 
@@ -186,10 +239,12 @@ func WithClientCertificate(certFile, keyFile string) Option {
 // `insecure: true`). Credentials are still never sent over plain HTTP to any
 // other host. The default is HTTPS only: a registry not marked insecure is
 // never contacted over plain HTTP, even on loopback or private addresses.
+// Since the registry is then never spoken to over TLS, it conflicts with the
+// TLS options ([WithCAFile], [WithCACertPool], [WithClientCertificate]).
 func WithInsecure() Option {
 	return func(o *options) error {
 		o.insecure = true
-		return nil
+		return o.claim(settingInsecure, "WithInsecure")
 	}
 }
 
@@ -201,21 +256,21 @@ func WithProxy(f func(*http.Request) (*url.URL, error)) Option {
 			return invalid("WithProxy: nil function")
 		}
 		o.proxy = f
-		return nil
+		return o.claim(settingProxy, "WithProxy")
 	}
 }
 
 // WithTransport sends requests through rt, under the client's own auth,
 // retry, limit and credential-guard layers. The default is a clone of
 // http.DefaultTransport configured by the TLS and proxy options, which
-// therefore conflict with this one.
+// therefore conflict with this one: configure TLS and proxy on rt.
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) error {
 		if rt == nil {
 			return invalid("WithTransport: nil transport")
 		}
 		o.transport = rt
-		return nil
+		return o.claim(settingTransport, "WithTransport")
 	}
 }
 
@@ -232,7 +287,7 @@ func WithRetries(n int, backoff time.Duration) Option {
 			return invalid("WithRetries: negative backoff")
 		}
 		o.retries, o.backoff = n, backoff
-		return nil
+		return o.claim(settingRetries, "WithRetries")
 	}
 }
 
@@ -240,47 +295,102 @@ func WithRetries(n int, backoff time.Duration) Option {
 func WithUserAgent(ua string) Option {
 	return func(o *options) error {
 		o.userAgent = ua
-		return nil
+		return o.claim(settingUserAgent, "WithUserAgent")
 	}
 }
 
-// WithMaxManifestSize caps manifests and other JSON documents read from the
-// registry. The default is [DefaultMaxManifestSize].
+// WithMaxManifestSize caps manifests, indexes, tag-list pages and other JSON
+// documents read from the registry. The default is [DefaultMaxManifestSize].
 func WithMaxManifestSize(n int64) Option {
 	return func(o *options) error {
 		if n <= 0 {
 			return invalid("WithMaxManifestSize: %d, want > 0", n)
 		}
 		o.maxManifestSize = n
-		return nil
+		return o.claim(settingManifest, "WithMaxManifestSize")
 	}
 }
 
-// WithMaxTagPages caps the number of pages a tag listing may span. The
-// default is [DefaultMaxTagPages].
+// WithMaxErrorBodySize caps error response bodies, token responses and any
+// other response that is not the answer to the operation's own request. The
+// default is [DefaultMaxErrorBodySize].
+func WithMaxErrorBodySize(n int64) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return invalid("WithMaxErrorBodySize: %d, want > 0", n)
+		}
+		o.maxErrorBody = n
+		return o.claim(settingErrorBody, "WithMaxErrorBodySize")
+	}
+}
+
+// WithMaxTagPages caps the number of pages a tag listing may span; more is
+// an error wrapping [ErrTooManyPages]. The default is [DefaultMaxTagPages].
 func WithMaxTagPages(n int) Option {
 	return func(o *options) error {
 		if n <= 0 {
 			return invalid("WithMaxTagPages: %d, want > 0", n)
 		}
 		o.maxTagPages = n
-		return nil
+		return o.claim(settingTagPages, "WithMaxTagPages")
 	}
 }
 
-// WithLogger logs each request (method, host, path, status, duration) at
-// debug level, and retries at info level. Credentials are never logged. The
-// default is no logging.
+// WithMaxTags caps the number of tags a whole listing may hold, over all its
+// pages; more is a [*TagListLimitError]. The default is [DefaultMaxTags].
+func WithMaxTags(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return invalid("WithMaxTags: %d, want > 0", n)
+		}
+		o.maxTags = n
+		return o.claim(settingTags, "WithMaxTags")
+	}
+}
+
+// WithMaxTagListBytes caps the bytes a whole tag listing may take on the
+// wire, over all its pages; more is a [*TagListLimitError]. Each page is
+// also capped like a manifest ([WithMaxManifestSize]). The default is
+// [DefaultMaxTagListBytes].
+func WithMaxTagListBytes(n int64) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return invalid("WithMaxTagListBytes: %d, want > 0", n)
+		}
+		o.maxTagListBytes = n
+		return o.claim(settingTagBytes, "WithMaxTagListBytes")
+	}
+}
+
+// WithLogger logs each request (method, host, path, operation, status,
+// response cap, duration) at debug level, and retries at info level.
+// Credentials, query strings and bodies are never logged. The default is no
+// logging.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		o.logger = l
-		return nil
+		return o.claim(settingLogger, "WithLogger")
 	}
 }
 
+// validate refuses settings that contradict each other, whatever their order.
 func (o *options) validate() error {
-	if o.transport != nil && (o.caPool != nil || len(o.clientCerts) > 0 || o.proxy != nil) {
-		return invalid("WithTransport conflicts with WithCAFile/WithCACertPool/WithClientCertificate/WithProxy: configure TLS and proxy on the transport you pass")
+	conflicts := []struct {
+		a, b   string // settings
+		reason string
+	}{
+		{settingTransport, settingCA, "the transport you pass is used as it is: configure its TLS roots on it"},
+		{settingTransport, settingClientCert, "the transport you pass is used as it is: configure its client certificate on it"},
+		{settingTransport, settingProxy, "the transport you pass is used as it is: configure its proxy on it"},
+		{settingInsecure, settingCA, "an insecure registry is spoken to in plain HTTP, never TLS: drop WithInsecure for a registry under a private CA"},
+		{settingInsecure, settingClientCert, "an insecure registry is spoken to in plain HTTP, never TLS: drop WithInsecure for a registry that wants mutual TLS"},
+	}
+	for _, c := range conflicts {
+		first, okA := o.given[c.a]
+		second, okB := o.given[c.b]
+		if okA && okB {
+			return &OptionConflictError{First: first, Second: second, Reason: c.reason}
+		}
 	}
 	return nil
 }

@@ -126,10 +126,17 @@ func WithConfigMediaType(mt string) PushOption {
 // pushed manifest must hash to it. It returns the manifest's descriptor.
 func (c *Client) Push(ctx context.Context, ref Reference, layer Layer, opts ...PushOption) (Descriptor, error) {
 	d, err := c.push(ctx, ref, layer, opts...)
-	return d, opError("push", ref.String(), err)
+	return d, opError("push", ref.display(), err)
 }
 
 func (c *Client) push(ctx context.Context, ref Reference, layer Layer, opts ...PushOption) (Descriptor, error) {
+	// Refuse a bad reference before any blob is uploaded.
+	if err := ref.Validate(); err != nil {
+		return Descriptor{}, err
+	}
+	if err := layer.Descriptor.Validate(); err != nil {
+		return Descriptor{}, err
+	}
 	o := pushOptions{configType: MediaTypeFluxConfig}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -185,13 +192,17 @@ func (c *Client) PushBlob(ctx context.Context, repo Reference, desc Descriptor, 
 		used = true
 		return io.NopCloser(r), nil
 	}
-	return opError("push blob", repo.Repo()+"@"+string(desc.Digest), c.pushBlob(ctx, repo, desc, open))
+	return opError("push blob", repo.displayRepo()+"@"+truncate(string(desc.Digest)), c.pushBlob(ctx, repo, desc, open))
 }
 
 func (c *Client) pushBlob(ctx context.Context, repo Reference, desc Descriptor, open func() (io.ReadCloser, error)) error {
-	if err := desc.Digest.Validate(); err != nil {
+	if err := desc.Validate(); err != nil {
 		return err
 	}
+	if err := repo.Validate(); err != nil {
+		return err
+	}
+	ctx = withOp(ctx, opPush)
 	rt, r, err := c.transport(ctx, repo, true)
 	if err != nil {
 		return err
@@ -206,7 +217,7 @@ func (c *Client) pushBlob(ctx context.Context, repo Reference, desc Descriptor, 
 			return nil, err
 		}
 		// Check what is uploaded, so a wrong descriptor fails here, not at the registry.
-		return &verifyingReader{rc: rc, h: newHash(desc.Digest.Algorithm()), want: desc.Digest, size: desc.Size}, nil
+		return newVerifyingReader(rc, desc), nil
 	}}
 	return mapError(remote.WriteLayer(r, l, c.remoteOptions(ctx, rt)...))
 }
@@ -217,13 +228,14 @@ func (c *Client) pushBlob(ctx context.Context, repo Reference, desc Descriptor, 
 // in the referrers tag schema when the registry lacks the referrers API.
 func (c *Client) PushManifest(ctx context.Context, ref Reference, mediaType string, raw []byte) (Descriptor, error) {
 	d, err := c.pushManifest(ctx, ref, mediaType, raw)
-	return d, opError("push manifest", ref.String(), err)
+	return d, opError("push manifest", ref.display(), err)
 }
 
 func (c *Client) pushManifest(ctx context.Context, ref Reference, mediaType string, raw []byte) (Descriptor, error) {
 	if err := ref.Validate(); err != nil {
 		return Descriptor{}, err
 	}
+	ctx = withOp(ctx, opPush)
 	if int64(len(raw)) > c.opts.maxManifestSize {
 		return Descriptor{}, fmt.Errorf("%w: manifest of %d bytes exceeds the limit of %d", ErrTooLarge, len(raw), c.opts.maxManifestSize)
 	}
@@ -255,12 +267,18 @@ func (c *Client) pushManifest(ctx context.Context, ref Reference, mediaType stri
 
 // Tag points tag at the manifest ref names (which must carry a digest).
 func (c *Client) Tag(ctx context.Context, ref Reference, tag string) error {
-	return opError("tag", ref.String(), c.tag(ctx, ref, tag))
+	return opError("tag", ref.display(), c.tag(ctx, ref, tag))
 }
 
 func (c *Client) tag(ctx context.Context, ref Reference, tag string) error {
 	if ref.Digest == "" {
 		return fmt.Errorf("%w: tagging needs a digest-pinned reference", ErrInvalidReference)
+	}
+	if err := ValidateTag(tag); err != nil {
+		return err
+	}
+	if err := ref.Validate(); err != nil {
+		return err
 	}
 	target := ref.WithTag(tag)
 	if err := target.Validate(); err != nil {

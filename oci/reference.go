@@ -3,6 +3,7 @@ package oci
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -100,25 +101,43 @@ var (
 )
 
 // ParseURL parses "oci://host[:port]/repository[:tag][@digest]". The part
-// after the scheme up to the first "/" is always the registry host. Errors wrap
-// [ErrInvalidReference] (or [ErrInvalidDigest]) and name the input.
+// after the scheme up to the first "/" is always the registry host.
+// Credentials in the URL ("oci://user:password@host/...") are refused, and the
+// error does not repeat them: give them with an auth option instead. Errors
+// wrap [ErrInvalidReference] (or [ErrInvalidDigest]) and name the input.
 func ParseURL(s string) (Reference, error) {
 	rest, ok := strings.CutPrefix(s, URLScheme)
 	if !ok {
+		if holdsUserinfo(s) || strings.Contains(s, "://") && holdsUserinfo(s[strings.Index(s, "://")+3:]) {
+			return Reference{}, fmt.Errorf("%w: URL must start with %q (the input is not shown: it may hold credentials)", ErrInvalidReference, URLScheme)
+		}
 		return Reference{}, fmt.Errorf("%w %q: URL must start with %q", ErrInvalidReference, truncate(s), URLScheme)
 	}
 	return ParseReference(rest)
 }
 
+// errUserinfo is the error for a reference that holds "user:password@": it
+// never repeats the input.
+func errUserinfo() error {
+	return fmt.Errorf("%w: credentials in a reference (user:password@host) are not allowed (the input is not shown): "+
+		"give them with WithBasicAuth, WithDockerConfig or a keychain", ErrInvalidReference)
+}
+
 // ParseReference parses "host[:port]/repository[:tag][@digest]" (an
 // [ParseURL] input without the scheme). The registry host is required: the
-// first path segment is always read as the host, never defaulted.
+// first path segment is always read as the host, never defaulted. The tag
+// must match the distribution spec's grammar (see [ValidateTag]) and each
+// repository path component [a-z0-9]+((.|_|__|-+)[a-z0-9]+)*, with host and
+// repository at most 255 characters together.
 func ParseReference(s string) (Reference, error) {
 	fail := func(format string, args ...any) (Reference, error) {
 		return Reference{}, fmt.Errorf("%w %q: %s", ErrInvalidReference, truncate(s), fmt.Sprintf(format, args...))
 	}
 	if s == "" {
 		return fail("empty reference")
+	}
+	if holdsUserinfo(s) {
+		return Reference{}, errUserinfo()
 	}
 	if len(s) > maxNameLength+maxTagLength+1+len("sha512:")+128+1 {
 		return fail("longer than any valid reference")
@@ -128,40 +147,106 @@ func ParseReference(s string) (Reference, error) {
 	if before, after, ok := strings.Cut(s, "@"); ok {
 		d, err := ParseDigest(after)
 		if err != nil {
+			if _, nameErr := parseName(before); nameErr != nil {
+				// Quote only the digest: the rest is not a valid name and
+				// might be something else entirely.
+				return Reference{}, fmt.Errorf("%w: %w", ErrInvalidReference, err)
+			}
 			return Reference{}, fmt.Errorf("%w %q: %w", ErrInvalidReference, truncate(s), err)
 		}
 		ref.Digest = d
 		name = before
 	}
+	named, err := parseName(name)
+	if err != nil {
+		return fail("%v", err)
+	}
+	named.Digest = ref.Digest
+	return named, nil
+}
+
+// parseName parses "host[:port]/repository[:tag]".
+func parseName(name string) (Reference, error) {
+	var ref Reference
 	host, repo, ok := strings.Cut(name, "/")
 	if !ok || host == "" {
-		return fail("want host[:port]/repository")
+		return ref, errors.New("want host[:port]/repository")
 	}
 	if err := validateHost(host); err != nil {
-		return fail("%v", err)
+		return ref, err
 	}
 	ref.Registry = host
 	// A tag is what follows the last colon, if that colon comes after the last slash.
 	if i := strings.LastIndexByte(repo, ':'); i >= 0 && i > strings.LastIndexByte(repo, '/') {
 		ref.Tag = repo[i+1:]
 		repo = repo[:i]
-		if !tagPattern.MatchString(ref.Tag) {
-			return fail("tag %q is not valid (want [A-Za-z0-9_][A-Za-z0-9._-]{0,127})", truncate(ref.Tag))
+		if err := checkTag(ref.Tag); err != nil {
+			return ref, err
 		}
 	}
-	if repo == "" {
-		return fail("missing repository")
-	}
-	if len(host)+1+len(repo) > maxNameLength {
-		return fail("name longer than %d characters", maxNameLength)
-	}
-	for _, c := range strings.Split(repo, "/") {
-		if !repoComponent.MatchString(c) {
-			return fail("repository component %q is not valid (lowercase letters, digits and separators . _ __ -)", truncate(c))
-		}
+	if err := checkRepository(host, repo); err != nil {
+		return ref, err
 	}
 	ref.Repository = repo
 	return ref, nil
+}
+
+// ValidateTag reports whether tag is a valid tag by the distribution spec's
+// grammar, [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}, with an error wrapping
+// [ErrInvalidReference] that quotes it. Cosign's "sha256-<hex>.sig" tags are
+// valid. Every [Client] operation checks the tags it is given before it sends
+// anything; callers that hold a tag apart from a [Reference] (e.g. from
+// configuration) can check it early with this.
+func ValidateTag(tag string) error {
+	if err := checkTag(tag); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidReference, err)
+	}
+	return nil
+}
+
+func checkTag(tag string) error {
+	if tag == "" {
+		return errors.New("empty tag")
+	}
+	if len(tag) > maxTagLength {
+		return fmt.Errorf("tag %q is %d characters long, more than %d", truncate(tag), len(tag), maxTagLength)
+	}
+	if !tagPattern.MatchString(tag) {
+		return fmt.Errorf("tag %q is not valid (want [A-Za-z0-9_][A-Za-z0-9._-]{0,127})", truncate(tag))
+	}
+	return nil
+}
+
+func checkRepository(host, repo string) error {
+	if repo == "" {
+		return errors.New("missing repository")
+	}
+	if len(host)+1+len(repo) > maxNameLength {
+		return fmt.Errorf("name longer than %d characters", maxNameLength)
+	}
+	for _, c := range strings.Split(repo, "/") {
+		if !repoComponent.MatchString(c) {
+			return fmt.Errorf("repository component %q is not valid (lowercase letters, digits and separators . _ __ -)", truncate(c))
+		}
+	}
+	return nil
+}
+
+// holdsUserinfo reports whether s, a reference without its scheme, may hold
+// "user:password@" before its host: an "@" in the first path segment, a
+// second "@", or an "@" followed by a path (a digest has none). Such input is
+// never quoted in an error.
+func holdsUserinfo(s string) bool {
+	head, tail, ok := strings.Cut(s, "@")
+	if !ok {
+		return false
+	}
+	if !strings.Contains(head, "/") || strings.Contains(tail, "@") {
+		return true
+	}
+	algo, _, _ := strings.Cut(tail, ":")
+	_, isDigest := digestHexLen[algo]
+	return strings.Contains(tail, "/") && !isDigest
 }
 
 func validateHost(host string) error {
@@ -235,8 +320,30 @@ func (r Reference) WithDigest(d Digest) Reference {
 }
 
 // Validate reports whether r is well formed, with an error wrapping
-// [ErrInvalidReference]. References built by hand should be validated before use.
+// [ErrInvalidReference]: a valid host (without credentials), repository, tag
+// (when set, see [ValidateTag]) and digest (when set). References built by
+// hand should be validated before use; every [Client] operation validates
+// the references it is given before it sends anything.
 func (r Reference) Validate() error {
+	if strings.Contains(r.Registry, "@") {
+		return errUserinfo()
+	}
+	if err := validateHost(r.Registry); err != nil {
+		return fmt.Errorf("%w %q: %v", ErrInvalidReference, truncate(r.String()), err)
+	}
+	if err := checkRepository(r.Registry, r.Repository); err != nil {
+		return fmt.Errorf("%w %q: %v", ErrInvalidReference, truncate(r.String()), err)
+	}
+	if r.Tag != "" {
+		if err := checkTag(r.Tag); err != nil {
+			return fmt.Errorf("%w %q: %v", ErrInvalidReference, truncate(r.String()), err)
+		}
+	}
+	if r.Digest != "" {
+		if err := r.Digest.Validate(); err != nil {
+			return fmt.Errorf("%w %q: %w", ErrInvalidReference, truncate(r.String()), err)
+		}
+	}
 	got, err := ParseReference(r.String())
 	if err != nil {
 		return err
@@ -245,6 +352,24 @@ func (r Reference) Validate() error {
 		return fmt.Errorf("%w %q: does not round-trip", ErrInvalidReference, truncate(r.String()))
 	}
 	return nil
+}
+
+// display is r as error messages show it: credentials a hand-built
+// Registry might hold are cut, and hostile lengths truncated.
+func (r Reference) display() string {
+	if i := strings.LastIndexByte(r.Registry, '@'); i >= 0 {
+		r.Registry = "[credentials removed]@" + r.Registry[i+1:]
+	}
+	if s := r.String(); len(s) > 512 {
+		return s[:512] + "…"
+	}
+	return r.String()
+}
+
+// displayRepo is r's repository as error messages show it.
+func (r Reference) displayRepo() string {
+	r.Tag, r.Digest = "", ""
+	return r.display()
 }
 
 // identifier is what goes after /manifests/ in a URL: the digest when pinned,

@@ -13,7 +13,7 @@ import (
 // A non-empty artifactType keeps only referrers of that type.
 func (c *Client) Referrers(ctx context.Context, subject Reference, artifactType string) ([]Descriptor, error) {
 	ds, err := c.referrers(ctx, subject, artifactType)
-	return ds, opError("referrers", subject.String(), err)
+	return ds, opError("referrers", subject.display(), err)
 }
 
 func (c *Client) referrers(ctx context.Context, subject Reference, artifactType string) ([]Descriptor, error) {
@@ -23,6 +23,7 @@ func (c *Client) referrers(ctx context.Context, subject Reference, artifactType 
 	if err := subject.Validate(); err != nil {
 		return nil, err
 	}
+	ctx = withOp(ctx, opReferrers)
 	rt, repo, err := c.transport(ctx, subject, false)
 	if err != nil {
 		return nil, err

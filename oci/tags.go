@@ -4,50 +4,166 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 )
 
 // Tags lists every tag of repo's repository (its tag and digest are
-// ignored), following the registry's next-page links at most the
-// configured number of pages ([DefaultMaxTagPages]; more is an error
-// wrapping [ErrTooManyPages]). A next-page link to another host or scheme
-// is refused, and each page is capped like a manifest.
+// ignored, but must be valid), following the registry's next-page links. A
+// next-page link to another host or scheme is refused, and the listing is
+// bounded as a whole: at most [DefaultMaxTagPages] pages ([ErrTooManyPages]
+// beyond), [DefaultMaxTags] tags and [DefaultMaxTagListBytes] bytes on the
+// wire over all pages ([*TagListLimitError], wrapping [ErrTooLarge], beyond),
+// each page capped like a manifest; see [WithMaxTagPages], [WithMaxTags] and
+// [WithMaxTagListBytes]. Pages are decoded as they stream in, so memory stays
+// a small multiple of the bytes received.
 func (c *Client) Tags(ctx context.Context, repo Reference) ([]string, error) {
 	tags, err := c.tags(ctx, repo)
-	return tags, opError("tags", repo.Repo(), err)
+	return tags, opError("tags", repo.displayRepo(), err)
 }
 
 func (c *Client) tags(ctx context.Context, repo Reference) ([]string, error) {
+	if err := repo.Validate(); err != nil {
+		return nil, err
+	}
+	ctx = withOp(ctx, opTags)
 	rt, r, err := c.transport(ctx, repo, false)
 	if err != nil {
 		return nil, err
 	}
+	l := tagLister{maxTags: c.opts.maxTags, maxBytes: c.opts.maxTagListBytes, bytesLeft: c.opts.maxTagListBytes}
 	next := c.url(r, "tags", "list")
-	var tags []string
-	for pages := 0; next != ""; pages++ {
-		if pages >= c.opts.maxTagPages {
-			return nil, fmt.Errorf("%w: tag list spans more than %d pages", ErrTooManyPages, c.opts.maxTagPages)
+	for next != "" {
+		if l.pages >= c.opts.maxTagPages {
+			return nil, fmt.Errorf("%w: tag list spans more than %d pages (raise the limit with WithMaxTagPages)", ErrTooManyPages, c.opts.maxTagPages)
 		}
+		l.pages++
 		resp, err := c.do(ctx, rt, http.MethodGet, next, http.Header{"Accept": {"application/json"}}, http.StatusOK)
 		if err != nil {
 			return nil, err
 		}
-		var page struct {
-			Tags []string `json:"tags"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
+		err = l.page(resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("decoding tag list page %d: %w", pages+1, err)
+			return nil, fmt.Errorf("reading tag list page %d: %w", l.pages, err)
 		}
-		tags = append(tags, page.Tags...)
 		if next, err = nextPage(resp); err != nil {
 			return nil, err
 		}
 	}
-	return tags, nil
+	return l.tags, nil
+}
+
+// tagLister accumulates the tags of a listing within its bounds.
+type tagLister struct {
+	tags      []string
+	pages     int
+	maxTags   int
+	maxBytes  int64
+	bytesLeft int64 // over all pages
+}
+
+// page decodes one page, {"name": ..., "tags": [...]}, token by token: no
+// page is held whole, neither as bytes nor parsed.
+func (l *tagLister) page(body io.Reader) error {
+	dec := json.NewDecoder(&budgetReader{r: body, l: l})
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if key != "tags" {
+			if err := skipValue(dec); err != nil {
+				return err
+			}
+			continue
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if tok == nil { // "tags": null
+			continue
+		}
+		if tok != json.Delim('[') {
+			return fmt.Errorf("%w: \"tags\" is not a list", ErrRegistry)
+		}
+		for dec.More() {
+			if len(l.tags) >= l.maxTags {
+				return &TagListLimitError{Limit: "tags", Max: int64(l.maxTags), Pages: l.pages}
+			}
+			var tag string
+			if err := dec.Decode(&tag); err != nil {
+				return err
+			}
+			l.tags = append(l.tags, tag)
+		}
+		if err := expectDelim(dec, ']'); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, '}')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != want {
+		return fmt.Errorf("%w: malformed tag list: want %q, got %v", ErrRegistry, want, tok)
+	}
+	return nil
+}
+
+// skipValue consumes one JSON value of any shape without keeping it.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// budgetReader counts a listing's bytes on the wire against its budget
+// over all pages, and fails the read that would pass it.
+type budgetReader struct {
+	r io.Reader
+	l *tagLister
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.l.bytesLeft <= 0 {
+		// A clean end exactly at the budget is fine; anything more is not.
+		var one [1]byte
+		n, err := b.r.Read(one[:])
+		if n == 0 && err != nil {
+			return 0, err
+		}
+		return 0, &TagListLimitError{Limit: "bytes", Max: b.l.maxBytes, Pages: b.l.pages}
+	}
+	if int64(len(p)) > b.l.bytesLeft {
+		p = p[:b.l.bytesLeft]
+	}
+	n, err := b.r.Read(p)
+	b.l.bytesLeft -= int64(n)
+	return n, err
 }
 
 // nextPage returns the URL of the Link header's rel="next" target, resolved

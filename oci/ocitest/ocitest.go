@@ -136,25 +136,54 @@ func (r *Registry) Ref(repo string) oci.Reference {
 	return ref
 }
 
-// Client returns an [oci.Client] for this registry: plain HTTP, no retries,
-// and the registry's own credentials ([WithBasicAuth]) or none, configured
-// further by opts. An auth option in opts replaces the default credentials.
-// It panics if opts are invalid: they are the test's own constants.
+// Client returns an [oci.Client] for this registry: plain HTTP
+// ([oci.WithInsecure]), no retries ([oci.WithRetries](0, 0)), and the
+// registry's own credentials ([WithBasicAuth]) or none ([oci.WithAnonymous]),
+// configured further by opts. An option in opts for one of these settings
+// (any auth option, WithRetries, WithInsecure) replaces the default; any
+// other invalid or contradictory option panics: opts are the test's own
+// constants.
 func (r *Registry) Client(opts ...oci.Option) *oci.Client {
 	auth := oci.WithAnonymous()
 	if r.user != "" {
 		auth = oci.WithBasicAuth(r.user, r.pass)
 	}
-	base := []oci.Option{oci.WithInsecure(), oci.WithRetries(0, 0)}
-	c, err := oci.NewClient(append(append(base, auth), opts...)...)
-	if errors.Is(err, oci.ErrInvalidOption) {
-		// opts bring their own auth: drop the default.
-		c, err = oci.NewClient(append(base, opts...)...)
+	defaults := []struct {
+		name string
+		opt  oci.Option
+	}{
+		{"WithInsecure", oci.WithInsecure()},
+		{"WithRetries", oci.WithRetries(0, 0)},
+		{"WithAnonymous", auth},
 	}
-	if err != nil {
-		panic(fmt.Sprintf("ocitest: Client: %v", err))
+	if r.user != "" {
+		defaults[2].name = "WithBasicAuth"
 	}
-	return c
+	for {
+		all := make([]oci.Option, 0, len(defaults)+len(opts))
+		for _, d := range defaults {
+			all = append(all, d.opt)
+		}
+		c, err := oci.NewClient(append(all, opts...)...)
+		if err == nil {
+			return c
+		}
+		// A default that an option of the test makes again gives way to it.
+		var conflict *oci.OptionConflictError
+		dropped := false
+		if errors.As(err, &conflict) && conflict.Setting != "" {
+			for i, d := range defaults {
+				if d.name == conflict.First {
+					defaults = append(defaults[:i], defaults[i+1:]...)
+					dropped = true
+					break
+				}
+			}
+		}
+		if !dropped {
+			panic(fmt.Sprintf("ocitest: Client: %v", err))
+		}
+	}
 }
 
 // Requests returns a copy of the request log.
