@@ -22,11 +22,11 @@ import (
 type opKind int
 
 const (
-	opManifest opKind = iota + 1 // manifests and indexes (resolve, manifest, tag)
-	opTags                       // tag-list pages
-	opReferrers                  // the referrers index, or its fallback tag
-	opBlob                       // blob downloads: streamed, checked by size and digest
-	opPush                       // uploads of blobs and manifests
+	opManifest  opKind = iota + 1 // manifests and indexes (resolve, manifest, tag)
+	opTags                        // tag-list pages
+	opReferrers                   // the referrers index, or its fallback tag
+	opBlob                        // blob downloads: streamed, checked by size and digest
+	opPush                        // uploads of blobs and manifests
 )
 
 func (k opKind) String() string {
