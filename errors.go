@@ -30,6 +30,27 @@ var (
 	ErrStorageFailed = errors.New("storage failed")
 )
 
+// Causes a caller may want to tell apart. Each comes wrapped in a
+// [*FetchError] of the phase named, or from [NewFetcher].
+var (
+	// ErrInvalidOption reports an option of [NewFetcher] that is invalid or
+	// contradicts another. It is returned by NewFetcher, never by Fetch.
+	ErrInvalidOption = errors.New("invalid option")
+	// ErrInvalidTarget reports a target directory Fetch will not write: the
+	// empty path, the working directory or one of its parents, a file, a
+	// symbolic link, or one holding files no fetch wrote ([ErrUnmanagedDir]).
+	// Phase [ErrInvalidSource]; found before any request.
+	ErrInvalidTarget = errors.New("invalid target directory")
+	// ErrUnmanagedDir reports a target directory that holds files no fetch
+	// wrote (an [*UnmanagedDirError]). Phase [ErrInvalidSource]; found
+	// before any request. [WithReplaceUnmanaged] opts in to replacing it.
+	ErrUnmanagedDir = errors.New("target directory holds files no fetch wrote")
+	// ErrLayerNotFound reports an artifact without a layer of the media
+	// type the Source selects (or without layers). Phase [ErrFetchFailed];
+	// Flux's reason OCIArtifactLayerOperationFailed.
+	ErrLayerNotFound = errors.New("no such layer")
+)
+
 // FetchError is the error type of [Fetcher.Fetch].
 type FetchError struct {
 	// Phase is one of ErrInvalidSource, ErrFetchFailed, ErrVerification, ErrStorageFailed.

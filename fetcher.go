@@ -2,6 +2,7 @@ package ocisource
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,119 +16,54 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ocisource/ocisource/oci"
-	"github.com/ocisource/ocisource/semverref"
 	"github.com/ocisource/ocisource/tarball"
 	"github.com/ocisource/ocisource/verify"
 )
 
 // Fetcher fetches artifacts: resolve, verify, download, unpack. It is safe
-// for concurrent use; fetches into the same directory are serialised.
+// for concurrent use; fetches into the same directory are serialised, also
+// across processes (see [Fetcher.Fetch]).
 type Fetcher struct {
-	client       *oci.Client
-	progress     func(Progress)
-	extractOpts  []tarball.Option
-	logger       *slog.Logger
-	maxLayerSize int64
+	client           *oci.Client
+	progress         func(Progress)
+	extractOpts      []tarball.Option
+	extractSettings  string
+	logger           *slog.Logger
+	maxLayerSize     int64
+	replaceUnmanaged bool
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks dirLocks
 }
 
-// Option configures a [Fetcher].
-type Option func(*fetcherOptions) error
-
-type fetcherOptions struct {
-	client       *oci.Client
-	progress     func(Progress)
-	extractOpts  []tarball.Option
-	logger       *slog.Logger
-	maxLayerSize int64
-}
-
-// DefaultMaxLayerSize bounds the compressed size of the layer a fetch
-// downloads (1 GiB, as tarball's default bound on what an extraction may
-// write). The descriptor's size is checked before the download starts.
-const DefaultMaxLayerSize = 1 << 30
-
-// WithMaxLayerSize bounds the size of the layer a fetch downloads, checked
-// against the manifest before any byte of it is requested; larger layers
-// fail with an error wrapping [oci.ErrTooLarge]. Raise it together with
-// tarball's limits ([WithExtractOptions]). The default is [DefaultMaxLayerSize].
-func WithMaxLayerSize(n int64) Option {
-	return func(o *fetcherOptions) error {
-		if n <= 0 {
-			return fmt.Errorf("%w: WithMaxLayerSize(%d): want > 0", ErrInvalidSource, n)
-		}
-		o.maxLayerSize = n
-		return nil
-	}
-}
-
-// WithClient sets the registry client (auth, TLS, proxy, limits). The
-// default is oci.NewClient() with no options: credentials from the docker
-// config, HTTPS only.
-func WithClient(c *oci.Client) Option {
-	return func(o *fetcherOptions) error {
-		if c == nil {
-			return fmt.Errorf("%w: WithClient(nil)", ErrInvalidSource)
-		}
-		o.client = c
-		return nil
-	}
-}
-
-// WithProgress calls fn as the fetch moves through its phases and, while
-// downloading, every 1 MiB or so. fn is called from the fetching goroutine
-// and should return quickly. The default reports nothing.
-func WithProgress(fn func(Progress)) Option {
-	return func(o *fetcherOptions) error {
-		o.progress = fn
-		return nil
-	}
-}
-
-// WithExtractOptions passes options (limits, symlink policy, fsync) to
-// [tarball.Extract] for every fetch. The default is tarball's defaults. The
-// Fetcher sets [tarball.WithBeforeCommit] itself (to retire the old fetch
-// record before the swap), which replaces one given here, and
-// [tarball.WithExclude] from [Source].Ignore.
-func WithExtractOptions(opts ...tarball.Option) Option {
-	return func(o *fetcherOptions) error {
-		o.extractOpts = append(o.extractOpts, opts...)
-		return nil
-	}
-}
-
-// WithLogger logs each fetch's decisions (resolved revision, cache hit,
-// verification) at info level. The default logs nothing.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *fetcherOptions) error {
-		o.logger = l
-		return nil
-	}
-}
-
-// NewFetcher returns a Fetcher configured by opts.
+// NewFetcher returns a Fetcher configured by opts. Every option is checked
+// here: an invalid or contradictory one is an error wrapping
+// [ErrInvalidOption].
 func NewFetcher(opts ...Option) (*Fetcher, error) {
 	o := fetcherOptions{maxLayerSize: DefaultMaxLayerSize}
 	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
+	settings, err := checkExtractOptions(o.extractOpts)
+	if err != nil {
+		return nil, err
+	}
 	if o.client == nil {
 		c, err := oci.NewClient()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: the default registry client: %w", ErrInvalidOption, err)
 		}
 		o.client = c
 	}
-	return &Fetcher{client: o.client, progress: o.progress, extractOpts: o.extractOpts, logger: o.logger,
-		maxLayerSize: o.maxLayerSize, locks: map[string]*sync.Mutex{}}, nil
+	return &Fetcher{client: o.client, progress: o.progress, extractOpts: o.extractOpts, extractSettings: settings,
+		logger: o.logger, maxLayerSize: o.maxLayerSize, replaceUnmanaged: o.replaceUnmanaged}, nil
 }
 
 // Phase is a step of a fetch, reported through [WithProgress].
@@ -191,53 +127,88 @@ func (a *Artifact) Created() time.Time {
 	return t
 }
 
-// record is what is kept beside the target directory to recognise an
-// unchanged artifact.
-type record struct {
-	Artifact
-	Settings string `json:"settings"`
-}
-
-// Fetch fetches the artifact src names into dir, which it creates or
-// replaces as a whole:
+// Fetch fetches the artifact src names into dir, and returns what it put
+// there:
 //
-//  1. It resolves src.Ref to a digest once (a semver range through the tag
+//  1. It checks src and dir before any request (see below).
+//  2. It resolves src.Ref to a digest once (a semver range through the tag
 //     list); everything after uses that digest, so a tag moved meanwhile
 //     cannot swap the content.
-//  2. If dir already holds that revision, fetched with the same settings,
-//     it returns at once with FromCache set: by digest, with no request at
+//  3. If dir already holds that revision, fetched with the same settings
+//     (Source, verifier policy, extract options, layer size limit), it
+//     returns at once with FromCache set: by digest, with no request at
 //     all; by tag, after one HEAD request.
-//  3. If src.Verifier is set, it must accept the digest. Nothing is written
-//     before it does.
-//  4. It fetches the manifest by digest, selects the layer, and streams it
+//  4. If src.Verifier is set, it must accept the digest. Nothing is written
+//     before it does. A verifier without a registry client of its own reads
+//     signatures through the Fetcher's ([verify.BindClient]).
+//  5. It fetches the manifest by digest, selects the layer, and streams it
 //     (hashed as it arrives) into [tarball.Extract] or, for [LayerCopy], into
-//     a single file. The new tree replaces dir only after the whole blob has
-//     been received and its digest checked; on any failure dir is left
-//     exactly as it was.
+//     a single file.
 //
-// The revision and settings are recorded in a file beside dir
-// (".<base>.ocisource.json"). Errors are [*FetchError] values matching one of
+// # What Fetch guarantees about dir
+//
+//   - It never removes a file it did not write. A directory that exists, is
+//     not empty and has no fetch record is refused with [ErrUnmanagedDir]
+//     (an [*UnmanagedDirError] naming it), unless [WithReplaceUnmanaged]; the
+//     empty path, the working directory and its parents, a file and a
+//     symbolic link are refused with [ErrInvalidTarget], always, before any
+//     request.
+//  - The swap is atomic: a reader of dir sees the complete old content or
+//     the complete new content ([tarball.Extract] says how, for an ordinary
+//     directory and for a mount point such as a volume).
+//  - After a crash at any point, dir holds the complete old or the complete
+//     new content, and the fetch record either describes what is there or
+//     names another tree, so the next fetch downloads again; that fetch also
+//     removes the temporary trees the crash left ([tarball.Recover]).
+//  - Fetches into one directory are serialised, in the process and across
+//     processes (a lock file, held from before the first check of dir until
+//     the record is written), so content and record always agree.
+//  - Nothing beside dir is created or opened by following a symbolic link,
+//     and a FIFO planted there is never waited on.
+//  - On any failure dir is left exactly as it was; when Fetch returns, no
+//     goroutine it started reads the network or calls back.
+//
+// The record and the lock file are kept beside an ordinary dir
+// (".<base>.ocisource.json", ".<base>.ocisource.lock"), and inside a dir
+// that is a mount point ("..ocisource.json", "..ocisource.lock"), so that it
+// travels with the volume. Errors are [*FetchError] values matching one of
 // [ErrInvalidSource], [ErrFetchFailed], [ErrVerification], [ErrStorageFailed].
 func (f *Fetcher) Fetch(ctx context.Context, src Source, dir string) (*Artifact, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil || filepath.Base(abs) == string(filepath.Separator) {
-		return nil, &FetchError{Phase: ErrInvalidSource, URL: src.URL, Err: fmt.Errorf("target directory %q: %v", dir, err)}
+	p, err := src.parse()
+	if err != nil {
+		return nil, &FetchError{Phase: ErrInvalidSource, URL: src.URL, Err: err}
 	}
-	lock := f.lockFor(abs)
-	lock.Lock()
-	defer lock.Unlock()
-	return f.fetch(ctx, src, abs)
-}
-
-func (f *Fetcher) lockFor(dir string) *sync.Mutex {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	l, ok := f.locks[dir]
-	if !ok {
-		l = &sync.Mutex{}
-		f.locks[dir] = l
+	t, err := newTarget(dir)
+	if err != nil {
+		return nil, &FetchError{Phase: ErrInvalidSource, URL: src.URL, Err: err}
 	}
-	return l
+	if t.layout == tarball.LayoutSwap {
+		if err := os.MkdirAll(filepath.Dir(t.dir), 0o755); err != nil {
+			return nil, &FetchError{Phase: ErrStorageFailed, URL: src.URL, Err: err}
+		}
+	}
+	unlock, err := f.locks.lock(ctx, t)
+	if err != nil {
+		phase := ErrStorageFailed
+		if ctx.Err() != nil {
+			phase = ErrFetchFailed
+		}
+		return nil, &FetchError{Phase: phase, URL: src.URL, Err: err}
+	}
+	defer unlock()
+	rec, err := t.checkOwned(f.replaceUnmanaged)
+	if err != nil {
+		phase := ErrStorageFailed
+		if errors.Is(err, ErrInvalidTarget) {
+			phase = ErrInvalidSource
+		}
+		return nil, &FetchError{Phase: phase, URL: src.URL, Err: err}
+	}
+	if err := tarball.Recover(t.dir); err != nil {
+		return nil, &FetchError{Phase: ErrStorageFailed, URL: src.URL, Err: fmt.Errorf("removing what an interrupted fetch left: %w", err)}
+	}
+	t.removeStaleRecordTemps()
+	return f.fetch(ctx, src, p, t, rec)
 }
 
 func (f *Fetcher) emit(p Progress) {
@@ -246,11 +217,7 @@ func (f *Fetcher) emit(p Progress) {
 	}
 }
 
-func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact, error) {
-	p, err := src.parse()
-	if err != nil {
-		return nil, &FetchError{Phase: ErrInvalidSource, URL: src.URL, Err: err}
-	}
+func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, rec *record) (*Artifact, error) {
 	fail := func(phase error, revision string, err error) (*Artifact, error) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			// Running out of time is not a verdict on the signatures or the disk.
@@ -258,53 +225,31 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 		}
 		return nil, &FetchError{Phase: phase, URL: src.URL, Revision: revision, Err: err}
 	}
-	settings := settingsOf(src, p)
+	settings := f.settingsOf(src, p)
+	var verifier verify.Verifier
+	if src.Verifier != nil {
+		verifier = verify.BindClient(src.Verifier, f.client)
+	}
 
-	// 1. Resolve once.
+	// Resolve once.
 	f.emit(Progress{Phase: PhaseResolve})
-	ref := p.repo
-	if ref.Digest == "" {
-		tag := src.Ref.Tag
-		if src.Ref.SemVer != "" {
-			var opts []semverref.Option
-			if src.Ref.SemVerFilter != "" {
-				opts = append(opts, semverref.WithFilter(src.Ref.SemVerFilter))
-			}
-			sel, err := semverref.Compile(src.Ref.SemVer, opts...)
-			if err != nil {
-				return fail(ErrInvalidSource, "", err)
-			}
-			tags, err := f.client.Tags(ctx, ref)
-			if err != nil {
-				return fail(ErrFetchFailed, "", err)
-			}
-			if tag, err = sel.Select(tags); err != nil {
-				return fail(ErrFetchFailed, "", err)
-			}
-		}
-		if tag == "" {
-			tag = "latest"
-		}
-		ref = ref.WithTag(tag)
-		desc, err := f.client.Resolve(ctx, ref)
-		if err != nil {
-			return fail(ErrFetchFailed, "", err)
-		}
-		ref = ref.WithDigest(desc.Digest)
+	ref, err := f.resolve(ctx, src, p)
+	if err != nil {
+		return fail(ErrFetchFailed, "", err)
 	}
 	revision := string(ref.Digest)
 	if ref.Tag != "" {
 		revision = ref.Tag + "@" + revision
 	}
 
-	// 2. Unchanged?
-	if a, ok := f.cached(dir, revision, settings, src.Verifier != nil); ok {
-		if src.Verifier != nil && verify.FingerprintOf(src.Verifier) == "" {
+	// Unchanged?
+	if a, ok := f.cached(t, rec, revision, settings, verifier != nil); ok {
+		if verifier != nil && verify.FingerprintOf(verifier) == "" {
 			// The verifier cannot say whether it is the policy that verified
 			// the cached content: ask it again (still nothing downloaded).
-			res, err := f.verify(ctx, src.Verifier, ref, revision)
+			res, err := f.verify(ctx, verifier, ref, revision)
 			if err != nil {
-				return fail(ErrVerification, revision, err)
+				return fail(verifyPhase(err), revision, err)
 			}
 			a.Verification = res
 		}
@@ -313,15 +258,15 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 		return a, nil
 	}
 
-	// 3. Verify before writing anything.
+	// Verify before writing anything.
 	var result *verify.Result
-	if src.Verifier != nil {
-		if result, err = f.verify(ctx, src.Verifier, ref, revision); err != nil {
-			return fail(ErrVerification, revision, err)
+	if verifier != nil {
+		if result, err = f.verify(ctx, verifier, ref, revision); err != nil {
+			return fail(verifyPhase(err), revision, err)
 		}
 	}
 
-	// 4. Pull by digest.
+	// Pull by digest.
 	m, err := f.client.Manifest(ctx, ref)
 	if err != nil {
 		return fail(ErrFetchFailed, revision, err)
@@ -334,14 +279,6 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 		return fail(ErrFetchFailed, revision, fmt.Errorf("%w: layer %s declares %d bytes, the limit is %d (WithMaxLayerSize)",
 			oci.ErrTooLarge, layer.Digest, layer.Size, f.maxLayerSize))
 	}
-	f.emit(Progress{Phase: PhaseDownload, Revision: revision, Total: layer.Size})
-	rc, err := f.client.Blob(ctx, ref, layer)
-	if err != nil {
-		return fail(ErrFetchFailed, revision, err)
-	}
-	defer rc.Close()
-	body := &progressReader{r: rc, total: layer.Size, emit: f.emit, revision: revision}
-
 	a := &Artifact{
 		URL:          p.repo.URL(),
 		Revision:     revision,
@@ -351,52 +288,110 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, dir string) (*Artifact,
 		Size:         layer.Size,
 		Metadata:     m.Annotations,
 		Verification: result,
-		Dir:          dir,
+		Dir:          t.dir,
 	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return fail(ErrStorageFailed, revision, err)
-	}
-	recPath := recordPath(dir)
-	opts := append([]tarball.Option{}, f.extractOpts...)
-	opts = append(opts, tarball.WithBeforeCommit(func(string) error {
-		// The old record goes before the swap, so a crash in between
-		// leaves no record claiming the new content is the old revision.
-		if err := os.Remove(recPath); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		return nil
-	}))
-	var stats *tarball.Stats
-	if p.op == LayerCopy {
-		stats, err = extractCopy(ctx, body, dir, copyName(layer), layer.Size, opts)
-	} else {
-		if len(src.Ignore) > 0 {
-			opts = append(opts, tarball.WithExclude(src.Ignore...))
-		}
-		stats, err = tarball.Extract(ctx, body, dir, opts...)
-	}
+	stats, err := f.pull(ctx, ref, layer, p, src, t, a, settings)
 	if err != nil {
-		// A blob that failed its digest or size check, or a registry that
-		// failed mid-stream, is a fetch failure; the rest is storage's.
-		if errors.Is(err, tarball.ErrInvalidOption) {
-			// WithExtractOptions given something tarball refuses.
-			return fail(ErrInvalidSource, revision, err)
-		}
-		if errors.Is(err, oci.ErrDigestMismatch) || errors.Is(err, oci.ErrSizeMismatch) || body.readErr != nil {
-			return fail(ErrFetchFailed, revision, err)
+		var phase *FetchError
+		if errors.As(err, &phase) {
+			phase.URL, phase.Revision = src.URL, revision
+			return nil, phase
 		}
 		return fail(ErrStorageFailed, revision, err)
 	}
 	a.Stats = *stats
-	if err := writeRecord(recPath, record{Artifact: *a, Settings: settings}); err != nil {
-		return fail(ErrStorageFailed, revision, err)
-	}
 	f.log(ctx, "artifact fetched", "url", src.URL, "revision", revision, "bytes", stats.Bytes, "files", stats.Files)
 	f.emit(Progress{Phase: PhaseDone, Revision: revision, Bytes: layer.Size, Total: layer.Size})
 	return a, nil
 }
 
-// verify asks v to accept ref, and insists on at least one signature.
+// resolve turns src's reference into a digest-pinned one.
+func (f *Fetcher) resolve(ctx context.Context, src Source, p parsed) (oci.Reference, error) {
+	ref := p.repo
+	if ref.Digest != "" {
+		return ref, nil
+	}
+	tag := src.Ref.Tag
+	if p.semver != nil {
+		tags, err := f.client.Tags(ctx, ref)
+		if err != nil {
+			return ref, err
+		}
+		if tag, err = p.semver.Select(tags); err != nil {
+			return ref, err
+		}
+	}
+	if tag == "" {
+		tag = "latest"
+	}
+	ref = ref.WithTag(tag)
+	desc, err := f.client.Resolve(ctx, ref)
+	if err != nil {
+		return ref, err
+	}
+	return ref.WithDigest(desc.Digest), nil
+}
+
+// verifyPhase files an error of the verify step: signatures that could not
+// be read (the registry failed) are a fetch failure, to retry; the rest is
+// a verdict.
+func verifyPhase(err error) error {
+	if errors.Is(err, verify.ErrUnavailable) {
+		return ErrFetchFailed
+	}
+	return ErrVerification
+}
+
+// pull downloads the layer into t and records it. Its errors are
+// *FetchError values with the phase set.
+func (f *Fetcher) pull(ctx context.Context, ref oci.Reference, layer oci.Descriptor, p parsed, src Source, t *target, a *Artifact, settings string) (*tarball.Stats, error) {
+	f.emit(Progress{Phase: PhaseDownload, Revision: a.Revision, Total: layer.Size})
+	rc, err := f.client.Blob(ctx, ref, layer)
+	if err != nil {
+		return nil, &FetchError{Phase: ErrFetchFailed, Err: err}
+	}
+	defer rc.Close()
+	body := &progressReader{r: rc, total: layer.Size, emit: f.emit, revision: a.Revision}
+
+	// The last progress report before the commit holds the final counts.
+	var last tarball.Stats
+	opts := append([]tarball.Option{}, f.extractOpts...)
+	opts = append(opts, tarball.WithProgress(func(s tarball.Stats) { last = s }), tarball.WithBeforeCommit(func(tree string) error {
+		// The record names the new tree and is in place before the swap:
+		// whatever a crash interrupts, it describes the tree that is there
+		// or one that is not (and then is not trusted).
+		id, err := treeID(tree)
+		if err != nil {
+			return err
+		}
+		r := &record{Artifact: *a, Settings: settings, Tree: id}
+		r.Stats = last
+		return t.writeRecord(r)
+	}))
+	var stats *tarball.Stats
+	if p.op == LayerCopy {
+		stats, err = tarball.Extract(ctx, copyStream(body, copyName(layer), layer.Size), t.dir,
+			append(opts, tarball.WithCompression(tarball.CompressionNone))...)
+	} else {
+		if len(src.Ignore) > 0 {
+			opts = append(opts, tarball.WithExclude(src.Ignore...))
+		}
+		stats, err = tarball.Extract(ctx, body, t.dir, opts...)
+	}
+	if err != nil {
+		// A blob that failed its digest or size check, or a registry that
+		// failed mid-stream, is a fetch failure; the rest is storage's.
+		// Extract has returned, so nothing reads body any more.
+		phase := ErrStorageFailed
+		if errors.Is(err, oci.ErrDigestMismatch) || errors.Is(err, oci.ErrSizeMismatch) || body.readErr != nil ||
+			errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			phase = ErrFetchFailed
+		}
+		return nil, &FetchError{Phase: phase, Err: err}
+	}
+	return stats, nil
+}
+
 func (f *Fetcher) verify(ctx context.Context, v verify.Verifier, ref oci.Reference, revision string) (*verify.Result, error) {
 	f.emit(Progress{Phase: PhaseVerify, Revision: revision})
 	res, err := v.Verify(ctx, ref)
@@ -418,7 +413,7 @@ func (f *Fetcher) log(ctx context.Context, msg string, args ...any) {
 
 func selectLayer(m *oci.Manifest, mediaType string) (oci.Descriptor, error) {
 	if len(m.Layers) == 0 {
-		return oci.Descriptor{}, fmt.Errorf("manifest %s has no layers (media type %q)", m.Descriptor.Digest, m.MediaType)
+		return oci.Descriptor{}, fmt.Errorf("%w: manifest %s has no layers (media type %q)", ErrLayerNotFound, m.Descriptor.Digest, m.MediaType)
 	}
 	if mediaType == "" {
 		return m.Layers[0], nil
@@ -430,11 +425,15 @@ func selectLayer(m *oci.Manifest, mediaType string) (oci.Descriptor, error) {
 		}
 		types = append(types, l.MediaType)
 	}
-	return oci.Descriptor{}, fmt.Errorf("manifest %s has no layer of media type %q (it has %s)", m.Descriptor.Digest, mediaType, strings.Join(types, ", "))
+	return oci.Descriptor{}, fmt.Errorf("%w: manifest %s has no layer of media type %q (it has %s); set Source.Layer.MediaType to one of them",
+		ErrLayerNotFound, m.Descriptor.Digest, mediaType, strings.Join(types, ", "))
 }
 
-// settingsOf fingerprints what decides the content of dir besides the revision.
-func settingsOf(src Source, p parsed) string {
+// settingsOf fingerprints everything that decides what lands in dir, or
+// what is accepted, besides the revision: the Source's layer selection and
+// ignore patterns, the verifier's policy, the extract options and the layer
+// size limit.
+func (f *Fetcher) settingsOf(src Source, p parsed) string {
 	verifier := ""
 	if src.Verifier != nil {
 		// A verifier's fingerprint covers its whole policy (keys, roots,
@@ -448,76 +447,97 @@ func settingsOf(src Source, p parsed) string {
 	b, _ := json.Marshal(struct {
 		URL, MediaType, Operation, Verifier string
 		Ignore                              []string
-	}{p.repo.URL(), src.Layer.MediaType, string(p.op), verifier, src.Ignore})
+		Extract                             string
+		MaxLayerSize                        int64
+	}{p.repo.URL(), src.Layer.MediaType, string(p.op), verifier, src.Ignore, f.extractSettings, f.maxLayerSize})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 
-func recordPath(dir string) string {
-	return filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".ocisource.json")
-}
-
-func (f *Fetcher) cached(dir, revision, settings string, wantVerified bool) (*Artifact, bool) {
-	b, err := os.ReadFile(recordPath(dir))
+// cached returns the recorded artifact if rec describes revision, fetched
+// with settings, and the tree that is in t.dir now.
+func (f *Fetcher) cached(t *target, rec *record, revision, settings string, wantVerified bool) (*Artifact, bool) {
+	if rec == nil || rec.Revision != revision || rec.Settings != settings {
+		return nil, false
+	}
+	if wantVerified && rec.Verification == nil {
+		return nil, false
+	}
+	content, err := tarball.ContentDir(t.dir)
 	if err != nil {
 		return nil, false
 	}
-	var r record
-	if json.Unmarshal(b, &r) != nil || r.Revision != revision || r.Settings != settings {
+	if fi, err := os.Lstat(content); err != nil || !fi.IsDir() {
 		return nil, false
 	}
-	if wantVerified && r.Verification == nil {
+	if id, err := treeID(content); err != nil || id != rec.Tree {
 		return nil, false
 	}
-	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
-		return nil, false
-	}
-	a := r.Artifact
+	a := rec.Artifact
 	a.FromCache = true
-	a.Dir = dir
+	a.Dir = t.dir
 	return &a, true
-}
-
-func writeRecord(path string, r record) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // copyName is the file name for LayerCopy: the layer's title annotation if
 // it is a plain file name, else "layer".
 func copyName(l oci.Descriptor) string {
 	t := l.Annotations["org.opencontainers.image.title"]
-	if t == "" || t != path.Base(t) || t == "." || t == ".." || strings.ContainsAny(t, `/\:`) || len(t) > 255 {
+	if t == "" || t != path.Base(t) || t == "." || t == ".." || strings.HasPrefix(t, "..") || strings.ContainsAny(t, `/\:`) || len(t) > 255 || t == "lost+found" {
 		return "layer"
 	}
 	return t
 }
 
-// extractCopy writes r as one file in dir, atomically, by streaming it as
-// a one-entry tar archive through tarball.Extract (so the copy gets the same
-// atomic replacement and limits as an extraction).
-func extractCopy(ctx context.Context, r io.Reader, dir, name string, size int64, opts []tarball.Option) (*tarball.Stats, error) {
-	pr, pw := io.Pipe()
-	go func() {
-		tw := tar.NewWriter(pw)
-		err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: time.Now()})
-		if err == nil {
-			_, err = io.Copy(tw, r)
+// copyStream presents r, size bytes, as a one-entry tar archive holding the
+// file name, so a copied layer gets the same atomic replacement and limits
+// as an extraction. It is a plain io.MultiReader: no goroutine, so nothing
+// reads r once Extract has returned.
+func copyStream(r io.Reader, name string, size int64) io.Reader {
+	var hdr bytes.Buffer
+	tw := tar.NewWriter(&hdr)
+	// Writing a header to a buffer cannot fail for a valid name and size.
+	_ = tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: time.Now()})
+	pad := (512 - size%512) % 512
+	trailer := make([]byte, pad+1024) // padding, then the end-of-archive marker
+	return io.MultiReader(&hdr, &exactReader{r: r, left: size}, bytes.NewReader(trailer))
+}
+
+// exactReader reads exactly left bytes of r and then makes sure r is at its
+// end (which is also when a verifying reader checks the digest): a layer
+// shorter or longer than its descriptor fails rather than pass as a copy.
+type exactReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.left == 0 {
+		var one [1]byte
+		for {
+			n, err := e.r.Read(one[:])
+			switch {
+			case n > 0:
+				return 0, fmt.Errorf("%w: the layer is longer than its descriptor says", oci.ErrSizeMismatch)
+			case err == io.EOF:
+				return 0, io.EOF
+			case err != nil:
+				return 0, err
+			}
 		}
-		if err == nil {
-			err = tw.Close()
-		}
-		pw.CloseWithError(err)
-	}()
-	defer pr.Close()
-	return tarball.Extract(ctx, pr, dir, append(opts, tarball.WithCompression(tarball.CompressionNone))...)
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		return n, fmt.Errorf("%w: the layer is shorter than its descriptor says", oci.ErrSizeMismatch)
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
 }
 
 // progressReader reports download progress and remembers read errors, so a

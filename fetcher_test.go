@@ -456,6 +456,10 @@ func TestFetchVerifiedKeyedAndKeyless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	both, err := verify.AllOf(keyed, keyless)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		verifier verify.Verifier
@@ -463,7 +467,7 @@ func TestFetchVerifiedKeyedAndKeyless(t *testing.T) {
 	}{
 		{"keyed", keyed, true},
 		{"keyless", keyless, true},
-		{"both", verify.AllOf(keyed, keyless), true},
+		{"both", both, true},
 		{"wrong identity", wrongID, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

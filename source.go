@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/semverref"
 	"github.com/ocisource/ocisource/tarball"
 	"github.com/ocisource/ocisource/verify"
 )
@@ -63,8 +64,9 @@ type LayerSelector struct {
 
 // parsed is a validated Source.
 type parsed struct {
-	repo oci.Reference
-	op   LayerOperation
+	repo   oci.Reference
+	op     LayerOperation
+	semver *semverref.Selector // nil unless Ref.SemVer (and no Digest)
 }
 
 func (s Source) parse() (parsed, error) {
@@ -85,6 +87,21 @@ func (s Source) parse() (parsed, error) {
 	if s.Ref.SemVerFilter != "" && s.Ref.SemVer == "" {
 		return parsed{}, fmt.Errorf("Ref.SemVerFilter %q needs Ref.SemVer", s.Ref.SemVerFilter)
 	}
+	var sel *semverref.Selector
+	if s.Ref.SemVer != "" && repo.Digest == "" {
+		var opts []semverref.Option
+		if s.Ref.SemVerFilter != "" {
+			opts = append(opts, semverref.WithFilter(s.Ref.SemVerFilter))
+		}
+		if sel, err = semverref.Compile(s.Ref.SemVer, opts...); err != nil {
+			return parsed{}, err
+		}
+	}
+	if s.Ref.Tag != "" && repo.Digest == "" && sel == nil {
+		if err := oci.ValidateTag(s.Ref.Tag); err != nil {
+			return parsed{}, fmt.Errorf("Ref.Tag: %w", err)
+		}
+	}
 	op := s.Layer.Operation
 	switch op {
 	case "":
@@ -99,5 +116,5 @@ func (s Source) parse() (parsed, error) {
 	if err := tarball.ValidatePatterns(s.Ignore...); err != nil {
 		return parsed{}, fmt.Errorf("ignore patterns: %w", err)
 	}
-	return parsed{repo: repo, op: op}, nil
+	return parsed{repo: repo, op: op, semver: sel}, nil
 }

@@ -203,8 +203,8 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 	if err := x.finish(); err != nil {
 		return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)
 	}
-	if o.beforeCommit != nil {
-		if err := o.beforeCommit(tmp); err != nil {
+	for _, fn := range o.beforeCommit {
+		if err := fn(tmp); err != nil {
 			return nil, fmt.Errorf("tarball: extract to %q: before commit: %w", abs, err)
 		}
 	}
@@ -290,8 +290,8 @@ func (x *extractor) abs(rel string) string {
 }
 
 func (x *extractor) progress() {
-	if x.o.progress != nil {
-		x.o.progress(x.stats)
+	for _, fn := range x.o.progress {
+		fn(x.stats)
 	}
 }
 

@@ -115,8 +115,8 @@ type options struct {
 	symlinks                      SymlinkPolicy
 	compression                   Compression
 	sync                          bool
-	progress                      func(Stats)
-	beforeCommit                  func(dir string) error
+	progress                      []func(Stats)
+	beforeCommit                  []func(dir string) error
 	exclude                       []ignoreRule
 }
 
@@ -230,14 +230,14 @@ func WithSync(sync bool) Option {
 // totals after each entry and after each chunk (at most 1 MiB) of a large
 // file. Files and Bytes count a small file once its data has been read
 // from the archive, which may be a moment before it is on disk. fn must be
-// quick and must not retain anything beyond the Stats value. The default
-// is no callback.
+// quick and must not retain anything beyond the Stats value. Several calls
+// add up: the callbacks run in the order given. The default is no callback.
 func WithProgress(fn func(Stats)) Option {
 	return func(o *options) error {
 		if fn == nil {
 			return fmt.Errorf("tarball: %w: WithProgress(nil)", ErrInvalidOption)
 		}
-		o.progress = fn
+		o.progress = append(o.progress, fn)
 		return nil
 	}
 }
@@ -247,13 +247,14 @@ func WithProgress(fn func(Stats)) Option {
 // target directory. fn may add files to the tree (a caller's metadata,
 // for example); they become visible together with the content. If fn
 // returns an error, the extraction fails and the target is left as it was.
-// The default is no callback.
+// Several calls add up: the callbacks run in the order given. The default
+// is no callback.
 func WithBeforeCommit(fn func(dir string) error) Option {
 	return func(o *options) error {
 		if fn == nil {
 			return fmt.Errorf("tarball: %w: WithBeforeCommit(nil)", ErrInvalidOption)
 		}
-		o.beforeCommit = fn
+		o.beforeCommit = append(o.beforeCommit, fn)
 		return nil
 	}
 }

@@ -314,7 +314,7 @@ func TestRunFailures(t *testing.T) {
 		{"missing digest", []string{"--url", e.url(), "--digest", "sha256:" + strings.Repeat("ab", 32)}, 1, "not found"},
 		{"no layer of that media type", []string{"--url", e.url(), "--tag", "1.0.0", "--layer-media-type", "application/x-none"}, 1, "no layer of media type"},
 		{"invalid semver range", []string{"--url", e.url(), "--semver", ">=1.0.0 <<2"}, 2, "invalid source"},
-		{"target under a file", []string{"--url", e.url(), "--tag", "1.0.0", "--out", filepath.Join(blocker, "content")}, 4, "storage failed"},
+		{"target under a file (refused before any request)", []string{"--url", e.url(), "--tag", "1.0.0", "--out", filepath.Join(blocker, "content")}, 2, "invalid target directory"},
 		{"layer over --max-size", []string{"--url", e.url(), "--tag", "1.0.0", "--max-size", "16"}, 1, "the limit is 16"},
 	}
 	for _, tt := range tests {

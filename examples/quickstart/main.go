@@ -108,7 +108,10 @@ func run(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	policy := verify.AllOf(keyed, keyless)
+	policy, err := verify.AllOf(keyed, keyless)
+	if err != nil {
+		return err
+	}
 
 	// 5. Fetch the highest 6.x release, verified, into a directory.
 	fetcher, err := ocisource.NewFetcher(ocisource.WithClient(client))
