@@ -70,7 +70,7 @@ var (
 	// verdict about the artifact: retry. Errors wrapping it also wrap the
 	// underlying cause, such as an [*oci.Error], and never match
 	// [ErrNoSignatures] or [ErrVerificationFailed].
-	ErrUnavailable = errors.New("signatures could not be read from the registry; retry")
+	ErrUnavailable = errors.New("signatures could not be read; retry")
 )
 
 // Verifier proves the authenticity of the artifact a digest-pinned reference

@@ -67,7 +67,7 @@ func (v *Verifier) bundles(ctx context.Context, p *policy, a *attempt) {
 		return
 	}
 	if err != nil {
-		a.lookupFailed(where, err)
+		a.listFailed(where, err)
 		return
 	}
 	var cands []oci.Descriptor
@@ -174,15 +174,16 @@ func checkContent(b *sgbundle.Bundle, d oci.Digest) error {
 }
 
 // VerifyBundle verifies one Sigstore bundle (its JSON) as a signature of
-// the artifact with digest d. It does no I/O. The returned Signature has no
-// Candidate and Verifier set.
+// the artifact with digest d. It reads nothing from the registry (with
+// [WithPublicGoodTUF], the first verification fetches the trusted root). The
+// returned Signature has no Candidate and Verifier set.
 func (v *Verifier) VerifyBundle(ctx context.Context, d oci.Digest, bundleJSON []byte) (sig verify.Signature, err error) {
 	defer recoverInto(&err)
 	return v.verifyBundle(ctx, d, bundleJSON)
 }
 
 func (v *Verifier) verifyBundle(ctx context.Context, d oci.Digest, bundleJSON []byte) (verify.Signature, error) {
-	p, err := v.currentPolicy()
+	p, err := v.currentPolicy(ctx)
 	if err != nil {
 		return verify.Signature{}, err
 	}

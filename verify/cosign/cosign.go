@@ -12,8 +12,7 @@
 //     sign ([WithIdentities]; exact or anchored-regex issuer and subject).
 //
 // Signatures are found in the registry by the verifier itself, through an
-// [oci.Client] (so credentials, TLS, limits and request accounting are the
-// caller's): legacy signatures in the image tagged "sha256-<hex>.sig", and
+// [oci.Client]: legacy signatures in the image tagged "sha256-<hex>.sig", and
 // Sigstore bundles attached as OCI referrers (with the referrers tag-schema
 // fallback). [WithFormat] can demand one format. Every accepted signature
 // names the pinned digest: the signed simple-signing payload or in-toto
@@ -21,8 +20,41 @@
 // The number of signatures and the size of each attachment are bounded and
 // checked on descriptors before anything is downloaded.
 //
+// # Which client reads the signatures
+//
+// Signatures must be read with the settings the artifact was read with: a
+// private CA, an insecure (plain HTTP) registry, credentials, limits. A
+// Verifier therefore implements [verify.ClientBinder]: the caller that
+// fetches the artifact binds the verifier to its own client with
+// [verify.BindClient] (the root package's Fetcher does so for every fetch,
+// through any [verify.Policy]), and the signatures travel with the artifact's
+// client. Nothing needs configuring for that, and a forgotten [WithClient]
+// cannot send signature requests elsewhere. Binding returns a copy: the
+// caller's Verifier is unchanged, and its [Verifier.Fingerprint] is the same.
+//
+// A Verifier built with [WithClient] or [WithRegistryOptions] keeps that
+// client whatever it is bound to: give them only to read signatures with
+// other settings on purpose. A Verifier that is neither built with one nor
+// bound (used on its own, Verify called directly) reads with a client built
+// by [oci.NewClient] with no options: HTTPS, credentials from the docker
+// config.
+//
+// # Errors
+//
+// Verify keeps three outcomes apart: [verify.ErrNoSignatures] (nothing
+// attached in the accepted formats), a [*verify.VerificationError]
+// (signatures attached, none acceptable, one failure per candidate), and an
+// error wrapping [verify.ErrUnavailable] and the client's [*oci.Error] when
+// signatures could not be read (network error, 5xx, 401/403, timeout, a
+// connection that dropped mid-download) and none of those that could be read
+// verified: a signature that could not be read might have been the valid
+// one, so that is not a verdict, and the caller retries. What the registry
+// holds and our checks refuse (a signature blob whose digest or size is
+// wrong, too many signatures, a manifest too large) is a rejection.
+//
 // A verifier never uses the network besides the registry, except to fetch
-// the public-good trusted root through TUF when built with WithPublicGoodTUF.
+// the public-good trusted root through TUF when built with WithPublicGoodTUF
+// (a failure to fetch it wraps verify.ErrUnavailable too).
 package cosign
 
 import (
@@ -30,6 +62,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -63,20 +96,40 @@ var (
 )
 
 // Verifier verifies cosign signatures of digest-pinned artifacts. It
-// implements [verify.Verifier] and is safe for concurrent use.
+// implements [verify.Verifier] and [verify.ClientBinder], and is safe for
+// concurrent use. It does not change after New: binding it to a client
+// returns a copy.
 type Verifier struct {
-	opts   options
-	client *oci.Client
-	keys   []*publicKey
-
-	mu     sync.Mutex
-	policy *policy // nil until the trusted root is known (TUF: first use)
+	opts      options
+	client    *oci.Client
+	ownClient bool // WithClient or WithRegistryOptions: never rebound
+	keys      []*publicKey
+	trust     *trustState // shared by the copies BindClient makes
 }
 
 var (
-	_ verify.Verifier = (*Verifier)(nil)
-	_ verify.Named    = (*Verifier)(nil)
+	_ verify.Verifier     = (*Verifier)(nil)
+	_ verify.Named        = (*Verifier)(nil)
+	_ verify.ClientBinder = (*Verifier)(nil)
 )
+
+// trustState holds the policy, known from New on, or (WithPublicGoodTUF)
+// once the trusted root has been fetched. A fetch in flight is shared by
+// the verifications that wait for it; each leaves when its context ends,
+// and a failed fetch is dropped so that the next verification tries again.
+// No lock is held while fetching.
+type trustState struct {
+	mu       sync.Mutex
+	policy   *policy
+	inflight *rootFetch
+}
+
+// rootFetch is one fetch of the public-good trusted root.
+type rootFetch struct {
+	done   chan struct{}
+	policy *policy
+	err    error
+}
 
 // policy is what a verification demands, derived from the options and the
 // contents of the trusted root.
@@ -96,7 +149,7 @@ func New(opts ...Option) (*Verifier, error) {
 		maxSignatures: DefaultMaxSignatures,
 		maxAttachment: DefaultMaxAttachmentSize,
 		format:        verify.FormatAny,
-	}}
+	}, trust: &trustState{}}
 	for _, opt := range opts {
 		if err := opt(&v.opts); err != nil {
 			return nil, err
@@ -119,6 +172,7 @@ func New(opts ...Option) (*Verifier, error) {
 		}
 	}
 	v.client = v.opts.client
+	v.ownClient = v.opts.client != nil || len(v.opts.clientOpts) > 0
 	if v.client == nil {
 		c, err := oci.NewClient(v.opts.clientOpts...)
 		if err != nil {
@@ -132,18 +186,34 @@ func New(opts ...Option) (*Verifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrInvalidOption, v.opts.rootSource, err)
 		}
-		if v.policy, err = v.derivePolicy(tr); err != nil {
+		if v.trust.policy, err = v.derivePolicy(tr); err != nil {
 			return nil, err
 		}
 	case !v.opts.tuf:
 		// Keyed without trusted root: no transparency log.
-		v.policy = &policy{}
+		v.trust.policy = &policy{}
 	}
 	return v, nil
 }
 
 // Name implements [verify.Named].
 func (v *Verifier) Name() string { return v.opts.name }
+
+// BindClient implements [verify.ClientBinder]: it returns a copy of v that
+// reads signatures with c, unless v was built with [WithClient] or
+// [WithRegistryOptions], in which case it returns v. The copy trusts and
+// demands exactly what v does (same fingerprint, same name) and shares v's
+// trusted root, so the public-good root is fetched once for both. v is not
+// modified. Callers use [verify.BindClient], which also reaches verifiers
+// inside a [verify.Policy].
+func (v *Verifier) BindClient(c *oci.Client) verify.Verifier {
+	if c == nil || v.ownClient {
+		return v
+	}
+	bound := *v
+	bound.client = c
+	return &bound
+}
 
 // derivePolicy decides what to demand from what tm lists and what the
 // caller asked for.
@@ -172,60 +242,102 @@ func (v *Verifier) derivePolicy(tm root.TrustedMaterial) (*policy, error) {
 }
 
 // currentPolicy returns the policy, fetching the public-good trusted root
-// through TUF on first use when so configured.
-func (v *Verifier) currentPolicy() (*policy, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.policy != nil {
-		return v.policy, nil
+// through TUF on first use when so configured. A failure to fetch it wraps
+// [verify.ErrUnavailable]: it says nothing about the artifact.
+func (v *Verifier) currentPolicy(ctx context.Context) (*policy, error) {
+	s := v.trust
+	s.mu.Lock()
+	if p := s.policy; p != nil {
+		s.mu.Unlock()
+		return p, nil
 	}
+	f := s.inflight
+	if f == nil {
+		f = &rootFetch{done: make(chan struct{})}
+		s.inflight = f
+		// sigstore-go's TUF client takes no context: the fetch runs on
+		// its own, touching only this verifier's trust state, and every
+		// verification waiting for it can leave with its context.
+		go v.fetchRoot(f)
+	}
+	s.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.policy, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (v *Verifier) fetchRoot(f *rootFetch) {
+	defer close(f.done)
 	opts := tuf.DefaultOptions()
 	if v.opts.tufCacheDir != "" {
 		opts.CachePath = v.opts.tufCacheDir
 	}
 	tr, err := root.FetchTrustedRootWithOptions(opts)
 	if err != nil {
-		return nil, fmt.Errorf("cosign: fetching the public-good trusted root through TUF: %w", err)
+		f.err = fmt.Errorf("%w: fetching the public-good trusted root through TUF: %w", verify.ErrUnavailable, err)
+	} else {
+		f.policy, f.err = v.derivePolicy(tr)
 	}
-	p, err := v.derivePolicy(tr)
-	if err != nil {
-		return nil, err
+	s := v.trust
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.err == nil {
+		s.policy = f.policy
 	}
-	v.policy = p
-	return p, nil
+	s.inflight = nil
 }
 
 // attempt collects what one verification found.
 type attempt struct {
-	ref        oci.Reference
-	sigs       []verify.Signature
-	failures   []verify.Failure
-	found      int     // candidate signatures seen
-	lookupErrs []error // signatures that could not be listed
-	looked     []string
+	ref         oci.Reference
+	sigs        []verify.Signature
+	failures    []verify.Failure
+	found       int     // candidate signatures seen
+	unavailable []error // what could not be read from the registry
+	looked      []string
 }
 
+// fail records why candidate was not accepted: a rejection, or, when err
+// says the registry could not be read, a signature that could not be
+// checked.
 func (a *attempt) fail(candidate string, err error) {
+	if verify.IsUnavailable(err) {
+		a.unavailable = append(a.unavailable, fmt.Errorf("%s: %w", candidate, err))
+		return
+	}
 	a.failures = append(a.failures, verify.Failure{Candidate: candidate, Err: err})
 }
 
-func (a *attempt) lookupFailed(where string, err error) {
-	a.lookupErrs = append(a.lookupErrs, fmt.Errorf("listing %s: %w", where, err))
-	a.failures = append(a.failures, verify.Failure{Candidate: where, Err: err})
+// listFailed records that the signatures at where could not be listed:
+// unread when the registry could not be read, else (a listing our limits
+// refuse) one rejected candidate.
+func (a *attempt) listFailed(where string, err error) {
+	if !verify.IsUnavailable(err) {
+		a.found++
+	}
+	a.fail(where, err)
 }
 
 // Verify verifies the signatures of the artifact ref names; ref must carry a
 // digest. It returns every signature that verified; an error wrapping
 // [verify.ErrNoSignatures] when no signature (in the accepted formats) is
 // attached; a [*verify.VerificationError] when signatures are attached and
-// none verified, with one failure per signature; or another error when the
-// signatures could not be listed (registry failure) or ctx ended.
+// none verified, with one failure per signature; an error wrapping
+// [verify.ErrUnavailable] and the registry's error when some signatures
+// could not be read and none of the others verified; or ctx's error when it
+// ended.
 func (v *Verifier) Verify(ctx context.Context, ref oci.Reference) (*verify.Result, error) {
 	if err := verify.RequirePinned(ref); err != nil {
 		return nil, err
 	}
-	p, err := v.currentPolicy()
+	p, err := v.currentPolicy(ctx)
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
 		return nil, fmt.Errorf("verify %s: %w", ref, err)
 	}
 	a := &attempt{ref: ref}
@@ -247,15 +359,35 @@ func (v *Verifier) Verify(ctx context.Context, ref oci.Reference) (*verify.Resul
 	switch {
 	case len(a.sigs) > 0:
 		return &verify.Result{Ref: ref, Signatures: a.sigs}, nil
-	case a.found == 0 && len(a.lookupErrs) == 0:
-		return nil, verify.NoSignatures(ref, joinWhere(a.looked))
+	case len(a.unavailable) > 0:
+		// Never a verdict, nor "no signatures", when we could not look.
+		return nil, verify.Unavailable(ref, unavailableError{a})
 	case a.found == 0:
-		// Never report "no signatures" when we could not look.
-		return nil, fmt.Errorf("verify %s: %w", ref, errors.Join(a.lookupErrs...))
+		return nil, verify.NoSignatures(ref, joinWhere(a.looked))
 	default:
 		return nil, &verify.VerificationError{Ref: ref, Failures: a.failures}
 	}
 }
+
+// unavailableError lists what could not be read, and how many of the
+// signatures that could be read were rejected.
+type unavailableError struct{ a *attempt }
+
+func (e unavailableError) Error() string {
+	var b strings.Builder
+	for i, err := range e.a.unavailable {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(err.Error())
+	}
+	if n := len(e.a.failures); n > 0 {
+		fmt.Fprintf(&b, " (and %d signature(s) that could be read were rejected)", n)
+	}
+	return b.String()
+}
+
+func (e unavailableError) Unwrap() []error { return e.a.unavailable }
 
 func joinWhere(w []string) string {
 	switch len(w) {
@@ -285,5 +417,11 @@ func (v *Verifier) fetch(ctx context.Context, ref oci.Reference, desc oci.Descri
 	// oci.Client.Blob fails the read that would pass desc.Size, and the
 	// one that ends short or with other bytes: ReadAll returns exactly the
 	// descriptor's content or an error.
-	return io.ReadAll(rc)
+	b, err := io.ReadAll(rc)
+	if err != nil && !errors.Is(err, oci.ErrSizeMismatch) && !errors.Is(err, oci.ErrDigestMismatch) {
+		// The connection failed mid-download: the signature is unread,
+		// not wrong.
+		return nil, fmt.Errorf("%w: reading %s: %w", verify.ErrUnavailable, desc.Digest, err)
+	}
+	return b, err
 }

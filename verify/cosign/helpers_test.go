@@ -92,10 +92,11 @@ func (e *env) sign(t *testing.T, sign signFunc, ref oci.Reference, s verifytest.
 type outcome string
 
 const (
-	passed   outcome = "passed"
-	noSigs   outcome = "no signatures"
-	rejected outcome = "rejected"
-	errored  outcome = "other error"
+	passed      outcome = "passed"
+	noSigs      outcome = "no signatures"
+	rejected    outcome = "rejected"
+	unavailable outcome = "unavailable"
+	errored     outcome = "other error"
 )
 
 func classify(t *testing.T, res *verify.Result, err error) outcome {
@@ -107,6 +108,11 @@ func classify(t *testing.T, res *verify.Result, err error) outcome {
 			t.Fatalf("success without signatures: %+v", res)
 		}
 		return passed
+	case errors.Is(err, verify.ErrUnavailable):
+		if errors.As(err, &ve) || errors.Is(err, verify.ErrVerificationFailed) || errors.Is(err, verify.ErrNoSignatures) {
+			t.Fatalf("error is both 'unavailable' and a verdict: %v", err)
+		}
+		return unavailable
 	case errors.Is(err, verify.ErrNoSignatures):
 		if errors.As(err, &ve) {
 			t.Fatalf("error is both 'no signatures' and a VerificationError: %v", err)

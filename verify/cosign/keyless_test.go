@@ -156,3 +156,45 @@ func TestModesDoNotMix(t *testing.T) {
 		})
 	}
 }
+
+// TestKeylessWorkflowIdentity checks a GitHub Actions policy: the signer is
+// a workflow (a URI SAN, as Fulcio issues it), and only the release
+// workflow of one repository, on a tag, may sign.
+func TestKeylessWorkflowIdentity(t *testing.T) {
+	const (
+		ghIssuer = "https://token.actions.githubusercontent.com"
+		release  = "https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1.2.3"
+	)
+	ss, rootJSON := mustSigstore(t)
+	policy := cosign.WithIdentities(cosign.Identity{
+		Issuer:        ghIssuer,
+		SubjectRegExp: `https://github\.com/org/repo/\.github/workflows/release\.yml@refs/tags/.*`,
+	})
+	tests := []struct {
+		name, issuer, subject string
+		want                  outcome
+	}{
+		{"release workflow on a tag", ghIssuer, release, passed},
+		{"another workflow", ghIssuer, "https://github.com/org/repo/.github/workflows/other.yml@refs/tags/v1.2.3", rejected},
+		{"release workflow on a branch", ghIssuer, "https://github.com/org/repo/.github/workflows/release.yml@refs/heads/main", rejected},
+		{"release workflow of a fork", ghIssuer, "https://github.com/org/repo-fork/.github/workflows/release.yml@refs/tags/v1.2.3", rejected},
+		{"workflow URL inside another identity", ghIssuer, "https://evil.example/?u=" + release, rejected},
+		{"another issuer", "https://token.actions.evil.example", release, rejected},
+	}
+	for _, f := range formats {
+		for _, tt := range tests {
+			t.Run(f.name+"/"+tt.name, func(t *testing.T) {
+				e := newEnv(t)
+				e.sign(t, f.sign, e.ref, ss.Keyless(tt.issuer, tt.subject))
+				v := mustVerifier(t, cosign.WithClient(e.client), cosign.WithFormat(f.format), cosign.WithTrustedRootJSON(rootJSON), policy)
+				res, _ := expect(t, v, e.ref, tt.want)
+				if tt.want != passed {
+					return
+				}
+				if s := res.Signatures[0]; s.Issuer != ghIssuer || s.Subject != release {
+					t.Errorf("signature = %+v, want issuer %s subject %s", s, ghIssuer, release)
+				}
+			})
+		}
+	}
+}

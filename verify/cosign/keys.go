@@ -25,9 +25,11 @@ type publicKey struct {
 	verifiers []signature.Verifier
 }
 
-// parseKeys reads every "PUBLIC KEY" block of each PEM input.
+// parseKeys reads every "PUBLIC KEY" block of each PEM input, and refuses
+// a key given twice: trusting "two keys" that are one is a mistake to report.
 func parseKeys(inputs [][]byte, names []string) ([]*publicKey, error) {
 	var out []*publicKey
+	seen := map[string]string{} // key id -> name
 	for i, in := range inputs {
 		rest := in
 		n := 0
@@ -49,6 +51,10 @@ func parseKeys(inputs [][]byte, names []string) ([]*publicKey, error) {
 			if n > 1 {
 				k.name = fmt.Sprintf("%s#%d", names[i], n)
 			}
+			if prev, dup := seen[k.id]; dup {
+				return nil, fmt.Errorf("%w: %s is the same key as %s; give each key once", ErrInvalidOption, k.name, prev)
+			}
+			seen[k.id] = k.name
 			out = append(out, k)
 		}
 		if n == 0 {

@@ -45,7 +45,7 @@ func (v *Verifier) legacy(ctx context.Context, p *policy, a *attempt) {
 		return
 	}
 	if err != nil {
-		a.lookupFailed(where, err)
+		a.listFailed(where, err)
 		return
 	}
 	if len(m.Layers) == 0 {
@@ -118,14 +118,16 @@ func checkPayloadDigest(payload []byte, want oci.Digest) error {
 // for the artifact with digest d: payload is the layer's content (a
 // simple-signing document) and annotations are the layer's annotations
 // (signature, certificate and chain, Rekor bundle, RFC 3161 timestamp). It
-// does no I/O. The returned Signature has no Candidate and Verifier set.
+// reads nothing from the registry (with [WithPublicGoodTUF], the first
+// verification fetches the trusted root). The returned Signature has no
+// Candidate and Verifier set.
 func (v *Verifier) VerifyLegacySignature(ctx context.Context, d oci.Digest, payload []byte, annotations map[string]string) (sig verify.Signature, err error) {
 	defer recoverInto(&err)
 	return v.verifyLegacy(ctx, d, payload, annotations)
 }
 
 func (v *Verifier) verifyLegacy(ctx context.Context, d oci.Digest, payload []byte, annotations map[string]string) (verify.Signature, error) {
-	p, err := v.currentPolicy()
+	p, err := v.currentPolicy(ctx)
 	if err != nil {
 		return verify.Signature{}, err
 	}

@@ -38,16 +38,25 @@ type Identity struct {
 	SubjectRegExp string
 }
 
-// String formats the identity for messages.
+// String formats the identity for messages, e.g.
+// {issuer "https://issuer.example", subject ~"release@.*"}: a regular
+// expression is marked with ~, and a part that is not set reads "no issuer"
+// or "no subject".
 func (id Identity) String() string {
-	iss, sub := id.Issuer, id.Subject
-	if id.IssuerRegExp != "" {
-		iss = "~" + id.IssuerRegExp
+	return "{" + identityPart("issuer", id.Issuer, id.IssuerRegExp) + ", " + identityPart("subject", id.Subject, id.SubjectRegExp) + "}"
+}
+
+func identityPart(what, exact, re string) string {
+	switch {
+	case exact != "" && re != "":
+		return fmt.Sprintf("%s %q and ~%q", what, exact, re)
+	case exact != "":
+		return fmt.Sprintf("%s %q", what, exact)
+	case re != "":
+		return fmt.Sprintf("%s ~%q", what, re)
+	default:
+		return "no " + what
 	}
-	if id.SubjectRegExp != "" {
-		sub = "~" + id.SubjectRegExp
-	}
-	return fmt.Sprintf("issuer %s subject %s", iss, sub)
 }
 
 // anchor makes re match whole strings only.
@@ -63,13 +72,13 @@ func anchor(re string) string {
 func (id Identity) normalize() (Identity, error) {
 	switch {
 	case id.Issuer != "" && id.IssuerRegExp != "":
-		return id, fmt.Errorf("%w: identity %v sets both Issuer and IssuerRegExp", ErrInvalidOption, id)
+		return id, fmt.Errorf("%w: identity %v: set Issuer or IssuerRegExp, not both", ErrInvalidOption, id)
 	case id.Issuer == "" && id.IssuerRegExp == "":
-		return id, fmt.Errorf("%w: identity %v has no issuer (set Issuer or IssuerRegExp)", ErrInvalidOption, id)
+		return id, fmt.Errorf("%w: identity %v: an issuer is required (set Issuer or IssuerRegExp)", ErrInvalidOption, id)
 	case id.Subject != "" && id.SubjectRegExp != "":
-		return id, fmt.Errorf("%w: identity %v sets both Subject and SubjectRegExp", ErrInvalidOption, id)
+		return id, fmt.Errorf("%w: identity %v: set Subject or SubjectRegExp, not both", ErrInvalidOption, id)
 	case id.Subject == "" && id.SubjectRegExp == "":
-		return id, fmt.Errorf("%w: identity %v has no subject (set Subject or SubjectRegExp)", ErrInvalidOption, id)
+		return id, fmt.Errorf("%w: identity %v: a subject is required (set Subject or SubjectRegExp)", ErrInvalidOption, id)
 	}
 	id.IssuerRegExp, id.SubjectRegExp = anchor(id.IssuerRegExp), anchor(id.SubjectRegExp)
 	for _, re := range []string{id.IssuerRegExp, id.SubjectRegExp} {
@@ -101,31 +110,83 @@ type options struct {
 	maxAttachment int64
 	format        verify.Format
 	name          string
+
+	// setBy records which option set each single-valued setting, so that
+	// a second one is an error rather than silently overriding the first.
+	setBy map[string]string
+	// keyFiles are the key files given, to refuse one given twice.
+	keyFiles map[string]bool
 }
 
-// Option configures a [Verifier].
+// Settings that one option at most may set.
+const (
+	settingClient     = "registry client"
+	settingRoot       = "trusted root"
+	settingFormat     = "signature format"
+	settingMaxSigs    = "signature count limit"
+	settingMaxAttach  = "attachment size limit"
+	settingName       = "verifier name"
+	optRegistryOption = "WithRegistryOptions"
+)
+
+// claim records that opt sets setting, and refuses an option that sets a
+// setting another one (or an earlier call of the same) already set:
+// options never silently override each other.
+func (o *options) claim(setting, opt string) error {
+	if prev, ok := o.setBy[setting]; ok {
+		if prev == opt {
+			return fmt.Errorf("%w: %s given twice: the %s can be set once", ErrInvalidOption, opt, setting)
+		}
+		return fmt.Errorf("%w: %s conflicts with %s: both set the %s; give one", ErrInvalidOption, opt, prev, setting)
+	}
+	if o.setBy == nil {
+		o.setBy = map[string]string{}
+	}
+	o.setBy[setting] = opt
+	return nil
+}
+
+// Option configures a [Verifier]. Options that set one value (the client,
+// the trusted root, the format, a limit, the name) may be given once:
+// a second one is an error wrapping [ErrInvalidOption], never a silent
+// override. Options that add (keys, identities, registry options) add up.
 type Option func(*options) error
 
-// WithClient fetches signatures with c, so that they travel with the same
-// credentials, TLS settings, limits and request accounting as the
-// artifact. The default is a client built with [oci.NewClient] and the
-// options given to [WithRegistryOptions] (docker config credentials, HTTPS).
-// It conflicts with WithRegistryOptions.
+// WithClient fetches signatures with c, whatever client the caller that
+// verifies would lend (see [Verifier.BindClient]). The default is the client
+// the caller binds with [verify.BindClient] (the root Fetcher binds its
+// own, so signatures travel with the same credentials, TLS settings, limits
+// and request accounting as the artifact), and, for a verifier used on its
+// own, a client built with [oci.NewClient] and no options (HTTPS,
+// credentials from the docker config). Give it only to read signatures
+// with other settings than the artifact on purpose. It conflicts with
+// WithRegistryOptions.
 func WithClient(c *oci.Client) Option {
 	return func(o *options) error {
 		if c == nil {
 			return fmt.Errorf("%w: WithClient(nil)", ErrInvalidOption)
+		}
+		if err := o.claim(settingClient, "WithClient"); err != nil {
+			return err
 		}
 		o.client = c
 		return nil
 	}
 }
 
-// WithRegistryOptions builds the verifier's registry client from opts
-// (auth, TLS, insecure ...). The default is [oci.NewClient] with no options.
-// It conflicts with WithClient.
+// WithRegistryOptions builds the verifier's own registry client from opts
+// (auth, TLS, insecure ...), which it then keeps, like one given to
+// [WithClient], whatever client a caller would lend. Several calls add up.
+// The default is the client the caller binds, or [oci.NewClient] with no
+// options for a verifier used on its own; see WithClient. It conflicts with
+// WithClient.
 func WithRegistryOptions(opts ...oci.Option) Option {
 	return func(o *options) error {
+		if prev := o.setBy[settingClient]; prev != optRegistryOption {
+			if err := o.claim(settingClient, optRegistryOption); err != nil {
+				return err
+			}
+		}
 		o.clientOpts = append(o.clientOpts, opts...)
 		return nil
 	}
@@ -134,26 +195,44 @@ func WithRegistryOptions(opts ...oci.Option) Option {
 // WithKeys trusts the PEM-encoded public keys (ECDSA P-256/P-384/P-521,
 // Ed25519 or RSA; "PUBLIC KEY" blocks as in cosign.pub): a signature is
 // accepted when any one of them verifies it. Several keys may sit in one
-// PEM input. The default is no keys (keyless verification).
+// PEM input. Keys given by several WithKeys and [WithKeyFiles] add up; in
+// messages they are named "key 1", "key 2" ... in the order given (a file's
+// keys by its path), and "key 2#3" is the third PEM block of key 2. The same
+// key given twice is an error. The default is no keys (keyless
+// verification).
 func WithKeys(pems ...[]byte) Option {
 	return func(o *options) error {
-		for i, p := range pems {
+		if len(pems) == 0 {
+			return fmt.Errorf("%w: WithKeys(): no keys given", ErrInvalidOption)
+		}
+		for _, p := range pems {
 			o.keys = append(o.keys, p)
-			o.keyNames = append(o.keyNames, fmt.Sprintf("key %d", i+1))
+			o.keyNames = append(o.keyNames, fmt.Sprintf("key %d", len(o.keys)))
 		}
 		return nil
 	}
 }
 
 // WithKeyFiles trusts the PEM public keys in the files at paths, as
-// [WithKeys] does. The default is no keys.
+// [WithKeys] does; in messages they are named by their path. A file given
+// twice is an error. The default is no keys.
 func WithKeyFiles(paths ...string) Option {
 	return func(o *options) error {
+		if len(paths) == 0 {
+			return fmt.Errorf("%w: WithKeyFiles(): no files given", ErrInvalidOption)
+		}
 		for _, p := range paths {
+			if o.keyFiles[p] {
+				return fmt.Errorf("%w: WithKeyFiles: key file %s given twice", ErrInvalidOption, p)
+			}
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return fmt.Errorf("%w: reading key file: %w", ErrInvalidOption, err)
 			}
+			if o.keyFiles == nil {
+				o.keyFiles = map[string]bool{}
+			}
+			o.keyFiles[p] = true
 			o.keys = append(o.keys, b)
 			o.keyNames = append(o.keyNames, p)
 		}
@@ -167,6 +246,9 @@ func WithKeyFiles(paths ...string) Option {
 // is none.
 func WithIdentities(ids ...Identity) Option {
 	return func(o *options) error {
+		if len(ids) == 0 {
+			return fmt.Errorf("%w: WithIdentities(): no identities given", ErrInvalidOption)
+		}
 		for _, id := range ids {
 			n, err := id.normalize()
 			if err != nil {
@@ -194,11 +276,15 @@ func WithoutIdentityUnsafe() Option {
 // Rekor logs, an SCT in keyless certificates when it lists CT logs, a signed
 // timestamp when it lists timestamp authorities but no Rekor log. The default
 // is no trusted root: keyed verification without transparency log, and no
-// keyless verification.
+// keyless verification. One trusted root may be given: it conflicts with
+// WithTrustedRootFile, WithPublicGoodTUF and a second WithTrustedRootJSON.
 func WithTrustedRootJSON(b []byte) Option {
 	return func(o *options) error {
 		if len(b) == 0 {
-			return fmt.Errorf("%w: empty trusted root", ErrInvalidOption)
+			return fmt.Errorf("%w: WithTrustedRootJSON: empty trusted root", ErrInvalidOption)
+		}
+		if err := o.claim(settingRoot, "WithTrustedRootJSON"); err != nil {
+			return err
 		}
 		o.rootJSON = append([]byte(nil), b...)
 		o.rootSource = "trusted root JSON"
@@ -207,9 +293,13 @@ func WithTrustedRootJSON(b []byte) Option {
 }
 
 // WithTrustedRootFile reads the trusted_root.json at path; see
-// [WithTrustedRootJSON]. The default is no trusted root.
+// [WithTrustedRootJSON]. The default is no trusted root. It conflicts with
+// the other trusted-root options and with a second WithTrustedRootFile.
 func WithTrustedRootFile(path string) Option {
 	return func(o *options) error {
+		if err := o.claim(settingRoot, "WithTrustedRootFile"); err != nil {
+			return err
+		}
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("%w: reading trusted root: %w", ErrInvalidOption, err)
@@ -228,9 +318,13 @@ func WithTrustedRootFile(path string) Option {
 // the first verification and cached in cacheDir ("" means sigstore-go's
 // default, $HOME/.sigstore/root). This is the only option that makes the
 // verifier use a network other than the registry's. The default is no
-// trusted root; it conflicts with WithTrustedRootJSON and WithTrustedRootFile.
+// trusted root; it conflicts with WithTrustedRootJSON, WithTrustedRootFile
+// and a second WithPublicGoodTUF.
 func WithPublicGoodTUF(cacheDir string) Option {
 	return func(o *options) error {
+		if err := o.claim(settingRoot, "WithPublicGoodTUF"); err != nil {
+			return err
+		}
 		o.tuf = true
 		o.tufCacheDir = cacheDir
 		return nil
@@ -269,6 +363,9 @@ func WithMaxSignatures(n int) Option {
 		if n < 1 {
 			return fmt.Errorf("%w: WithMaxSignatures(%d): must be at least 1", ErrInvalidOption, n)
 		}
+		if err := o.claim(settingMaxSigs, "WithMaxSignatures"); err != nil {
+			return err
+		}
 		o.maxSignatures = n
 		return nil
 	}
@@ -282,6 +379,9 @@ func WithMaxAttachmentSize(n int64) Option {
 	return func(o *options) error {
 		if n < 1 {
 			return fmt.Errorf("%w: WithMaxAttachmentSize(%d): must be at least 1", ErrInvalidOption, n)
+		}
+		if err := o.claim(settingMaxAttach, "WithMaxAttachmentSize"); err != nil {
+			return err
 		}
 		o.maxAttachment = n
 		return nil
@@ -298,18 +398,31 @@ func WithFormat(f verify.Format) Option {
 	return func(o *options) error {
 		switch f {
 		case verify.FormatAny, verify.FormatLegacy, verify.FormatBundle:
-			o.format = f
-			return nil
 		default:
-			return fmt.Errorf("%w: unknown format %v", ErrInvalidOption, f)
+			return fmt.Errorf("%w: WithFormat: unknown format %v", ErrInvalidOption, f)
 		}
+		if err := o.claim(settingFormat, "WithFormat"); err != nil {
+			return err
+		}
+		o.format = f
+		return nil
 	}
 }
 
 // WithName names the verifier in results and errors (see [verify.Named]).
-// The default is "cosign keyed" or "cosign keyless".
+// The name is a label: it is not part of the policy's fingerprint. The
+// default is "cosign keyed" or "cosign keyless".
 func WithName(name string) Option {
-	return func(o *options) error { o.name = name; return nil }
+	return func(o *options) error {
+		if name == "" {
+			return fmt.Errorf("%w: WithName(\"\"): empty name", ErrInvalidOption)
+		}
+		if err := o.claim(settingName, "WithName"); err != nil {
+			return err
+		}
+		o.name = name
+		return nil
+	}
 }
 
 func (o *options) validate() error {
@@ -318,26 +431,22 @@ func (o *options) validate() error {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...))
 	}
 	keyed := len(o.keys) > 0
-	if o.client != nil && len(o.clientOpts) > 0 {
-		fail("WithClient and WithRegistryOptions conflict")
-	}
-	if o.tuf && o.rootJSON != nil {
-		fail("WithPublicGoodTUF conflicts with a trusted root from JSON or file")
-	}
 	hasRoot := o.tuf || o.rootJSON != nil
 	switch {
 	case keyed && len(o.identities) > 0:
-		fail("keys and identities conflict: use one verifier per mode and combine them with verify.AnyOf")
+		fail("WithKeys/WithKeyFiles conflict with WithIdentities: use one verifier per mode and combine them with verify.AnyOf")
 	case keyed && o.noIdentity:
-		fail("WithoutIdentityUnsafe applies to keyless verification, not to keys")
-	case keyed && (o.requireSCT || o.requireTS):
-		fail("WithRequireSCT and WithRequireSignedTimestamp apply to keyless verification")
+		fail("WithKeys/WithKeyFiles conflict with WithoutIdentityUnsafe, which applies to keyless verification")
+	case keyed && o.requireSCT:
+		fail("WithKeys/WithKeyFiles conflict with WithRequireSCT, which applies to keyless verification")
+	case keyed && o.requireTS:
+		fail("WithKeys/WithKeyFiles conflict with WithRequireSignedTimestamp, which applies to keyless verification")
 	case !keyed && !hasRoot:
 		fail("no keys and no trusted root: give WithKeys/WithKeyFiles, or a trusted root for keyless verification")
+	case !keyed && len(o.identities) > 0 && o.noIdentity:
+		fail("WithIdentities conflicts with WithoutIdentityUnsafe: give the identities, or knowingly accept any")
 	case !keyed && len(o.identities) == 0 && !o.noIdentity:
 		fail("keyless verification needs WithIdentities (or, knowingly, WithoutIdentityUnsafe)")
-	case !keyed && len(o.identities) > 0 && o.noIdentity:
-		fail("WithIdentities and WithoutIdentityUnsafe conflict")
 	}
 	if !hasRoot && (o.requireTlog || o.requireSCT || o.requireTS) {
 		fail("WithRequireTlog, WithRequireSCT and WithRequireSignedTimestamp need a trusted root")

@@ -90,7 +90,7 @@ func TestNoSignaturesIsNotNoneValid(t *testing.T) {
 		e.reg.Inject(ocitest.Fault{PathContains: "/manifests/sha256-", Status: http.StatusInternalServerError})
 		e.reg.Inject(ocitest.Fault{PathContains: "/referrers/", Status: http.StatusInternalServerError})
 		v := mustVerifier(t, cosign.WithClient(e.client), cosign.WithKeys(key.PublicKeyPEM()))
-		_, err := expect(t, v, e.ref, errored)
+		_, err := expect(t, v, e.ref, unavailable)
 		wantFailure(t, err, oci.ErrRegistry)
 	})
 }

@@ -1,9 +1,13 @@
 // Package verifytest is a test kit for signature verification: it generates
-// key pairs, runs a virtual Sigstore deployment in-process (sigstore-go's
-// pkg/testing/ca: certificate authority, Rekor log, timestamp authority) that
+// key pairs, runs a virtual Sigstore deployment in-process (a certificate
+// authority, and sigstore-go's pkg/testing/ca Rekor log and timestamp authority) that
 // exports its trusted_root.json, and signs artifacts in a registry (typically
 // an oci/ocitest one) keyed or keyless, in cosign's legacy format or as a
-// Sigstore bundle, shaped exactly as cosign v2.6 attaches them.
+// Sigstore bundle, shaped exactly as cosign v2.6 attaches them. Keyless
+// identities are email addresses ("release@example.com") or URIs, such as
+// the GitHub Actions workflow identities Fulcio issues
+// ("https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1"),
+// each in the kind of subject alternative name Fulcio would use.
 //
 // Nothing here uses the network besides the registry, and nothing needs a
 // *testing.T: functions return errors, so examples and tools can use them too.

@@ -3,13 +3,20 @@ package verifytest
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +41,12 @@ import (
 // The certificate authority and the logs are valid for about an hour after
 // NewSigstore; make a new one per test.
 type Sigstore struct {
-	vs        *ca.VirtualSigstore
+	vs *ca.VirtualSigstore
+	// The certificate authority is our own rather than vs's, whose leaf
+	// certificates always name the subject as an email address: a CI
+	// workflow identity is a URI.
+	fulcio    *root.FulcioCertificateAuthority
+	fulcioKey crypto.Signer // the intermediate's key, which signs leaves
 	opts      sigstoreOptions
 	nextIndex atomic.Int64
 }
@@ -89,6 +101,16 @@ func NewSigstore(opts ...SigstoreOption) (*Sigstore, error) {
 		return nil, fmt.Errorf("verifytest: starting virtual Sigstore: %w", err)
 	}
 	s.vs = vs
+	rootCert, rootKey, err := ca.GenerateRootCa()
+	if err != nil {
+		return nil, fmt.Errorf("verifytest: certificate authority root: %w", err)
+	}
+	interCert, interKey, err := ca.GenerateFulcioIntermediate(rootCert, rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("verifytest: certificate authority intermediate: %w", err)
+	}
+	s.fulcio = &root.FulcioCertificateAuthority{Root: rootCert, Intermediates: []*x509.Certificate{interCert}, URI: "https://virtual.fulcio.sigstore.dev"}
+	s.fulcioKey = interKey
 	s.nextIndex.Store(1000)
 	return s, nil
 }
@@ -129,7 +151,7 @@ func (s *Sigstore) TrustedRootJSON() ([]byte, error) {
 	if !s.opts.noTSA {
 		tsas = s.vs.TimestampingAuthorities()
 	}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, s.vs.FulcioCertificateAuthorities(), ct, tsas, rekor)
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, []root.CertificateAuthority{s.fulcio}, ct, tsas, rekor)
 	if err != nil {
 		return nil, fmt.Errorf("verifytest: building trusted root: %w", err)
 	}
@@ -142,9 +164,13 @@ func (s *Sigstore) TrustedRootJSON() ([]byte, error) {
 
 // Keyless returns a Signer that signs as the given OIDC identity: each
 // signature gets a fresh key and a short-lived certificate from this
-// Sigstore's certificate authority naming subject (as an email SAN) and
-// issuer (in the Fulcio issuer extension), as `cosign sign` does after an
-// OIDC login.
+// Sigstore's certificate authority naming issuer (in the Fulcio issuer
+// extensions) and subject (as the subject alternative name), as `cosign
+// sign` does after an OIDC login. A subject that parses as a URL with a
+// scheme, such as a GitHub Actions workflow identity
+// "https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1",
+// is a URI SAN, as Fulcio issues it for CI workflows; any other subject,
+// such as "release@example.com", is an email SAN.
 func (s *Sigstore) Keyless(issuer, subject string) *KeylessSigner {
 	return &KeylessSigner{sigstore: s, issuer: issuer, subject: subject}
 }
@@ -161,26 +187,75 @@ func (k *KeylessSigner) Issuer() string { return k.issuer }
 // Subject returns the identity the certificates name.
 func (k *KeylessSigner) Subject() string { return k.subject }
 
+// subjectURI returns the subject as a URI when it parses as a URL with a
+// scheme, or nil: then it is an email address.
+func subjectURI(subject string) *url.URL {
+	u, err := url.Parse(subject)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") {
+		return nil
+	}
+	return u
+}
+
+// Object identifiers of Fulcio's certificate extensions.
+var (
+	oidIssuerV1 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 1} // raw bytes (deprecated, still issued)
+	oidIssuerV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8} // DER UTF8String
+)
+
+// issue returns a leaf certificate for subject and issuer, valid for ten
+// minutes, and its private key.
+func (s *Sigstore) issue(issuer, subject string) (*x509.Certificate, crypto.Signer, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return nil, nil, err
+	}
+	issuerV2, err := asn1.MarshalWithParams(issuer, "utf8")
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		NotBefore:    now,
+		NotAfter:     now.Add(10 * time.Minute),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		ExtraExtensions: []pkix.Extension{
+			{Id: oidIssuerV1, Value: []byte(issuer)},
+			{Id: oidIssuerV2, Value: issuerV2},
+		},
+	}
+	if u := subjectURI(subject); u != nil {
+		tmpl.URIs = []*url.URL{u}
+	} else {
+		tmpl.EmailAddresses = []string{subject}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.fulcio.Intermediates[0], priv.Public(), s.fulcioKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cert, priv, nil
+}
+
 func (k *KeylessSigner) material() (*signingMaterial, error) {
-	cert, priv, err := k.sigstore.vs.GenerateLeafCert(k.subject, k.issuer)
+	cert, signer, err := k.sigstore.issue(k.issuer, k.subject)
 	if err != nil {
 		return nil, fmt.Errorf("verifytest: issuing certificate for %s: %w", k.subject, err)
 	}
-	signer, ok := priv.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("verifytest: certificate key of type %T cannot sign", priv)
-	}
 	var chainPEM []byte
-	for _, c := range k.sigstore.vs.FulcioCertificateAuthorities() {
-		fca, ok := c.(*root.FulcioCertificateAuthority)
-		if !ok {
-			continue
-		}
-		for _, ic := range fca.Intermediates {
-			chainPEM = append(chainPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ic.Raw})...)
-		}
-		chainPEM = append(chainPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: fca.Root.Raw})...)
+	for _, ic := range k.sigstore.fulcio.Intermediates {
+		chainPEM = append(chainPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ic.Raw})...)
 	}
+	chainPEM = append(chainPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.sigstore.fulcio.Root.Raw})...)
 	return &signingMaterial{
 		priv:     signer,
 		cert:     cert,

@@ -6,10 +6,13 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
@@ -177,4 +180,95 @@ func TestSignAttachesLikeCosign(t *testing.T) {
 			t.Error("malformed claimed digest accepted")
 		}
 	})
+}
+
+// TestKeylessSubjectKinds checks that a keyless certificate names an email
+// subject as an email SAN and a workflow identity as a URI SAN, as Fulcio
+// does, in both formats, with the issuer in Fulcio's extensions.
+func TestKeylessSubjectKinds(t *testing.T) {
+	ctx := context.Background()
+	reg := ocitest.NewT(t)
+	c := reg.Client()
+	ss, err := verifytest.NewSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		ghIssuer = "https://token.actions.githubusercontent.com"
+		workflow = "https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1.2.3"
+	)
+	tests := []struct {
+		name, issuer, subject string
+		wantURIs, wantEmails  []string
+	}{
+		{"workflow URI", ghIssuer, workflow, []string{workflow}, nil},
+		{"SPIFFE URI", "https://issuer.example", "spiffe://example.org/ns/ci/sa/release", []string{"spiffe://example.org/ns/ci/sa/release"}, nil},
+		{"email", "https://accounts.example", "release@example.com", nil, []string{"release@example.com"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			desc, err := reg.PushBytes(ctx, fmt.Sprintf("app:v%d", i), oci.MediaTypeFluxContent, []byte(tt.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := reg.Ref("app").WithDigest(desc.Digest)
+			signer := ss.Keyless(tt.issuer, tt.subject)
+			check := func(t *testing.T, cert *x509.Certificate) {
+				t.Helper()
+				var uris []string
+				for _, u := range cert.URIs {
+					uris = append(uris, u.String())
+				}
+				if diff := cmp.Diff(tt.wantURIs, uris); diff != "" {
+					t.Errorf("URI SANs (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tt.wantEmails, cert.EmailAddresses); diff != "" {
+					t.Errorf("email SANs (-want +got):\n%s", diff)
+				}
+				sum, err := certificate.SummarizeCertificate(cert)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sum.Issuer != tt.issuer || sum.SubjectAlternativeName != tt.subject {
+					t.Errorf("certificate names issuer %q subject %q, want %q %q", sum.Issuer, sum.SubjectAlternativeName, tt.issuer, tt.subject)
+				}
+			}
+			t.Run("legacy", func(t *testing.T) {
+				if _, err := verifytest.SignLegacy(ctx, c, ref, signer); err != nil {
+					t.Fatal(err)
+				}
+				m, err := c.Manifest(ctx, ref.WithTag(verifytest.LegacySignatureTag(ref.Digest)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				block, _ := pem.Decode([]byte(m.Layers[0].Annotations[verifytest.AnnotationCertificate]))
+				if block == nil {
+					t.Fatal("no certificate annotation")
+				}
+				cert, err := x509.ParseCertificate(block.Bytes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				check(t, cert)
+			})
+			t.Run("bundle", func(t *testing.T) {
+				raw, err := verifytest.BundleJSON(ctx, ref.Digest, signer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := new(sgbundle.Bundle)
+				if err := b.UnmarshalJSON(raw); err != nil {
+					t.Fatal(err)
+				}
+				vc, err := b.VerificationContent()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if vc.Certificate() == nil {
+					t.Fatal("bundle carries no certificate")
+				}
+				check(t, vc.Certificate())
+			})
+		})
+	}
 }
