@@ -257,7 +257,7 @@ func (v *Verifier) bundleKeyed(p *policy, b *sgbundle.Bundle, artifact sgverify.
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", k.name, keyErr))
 	}
-	return verify.Signature{}, fmt.Errorf("%w: no trusted key verifies it: %w", ErrInvalidSignature, errors.Join(errs...))
+	return verify.Signature{}, fmt.Errorf("%w: no trusted key verifies it: %w", ErrInvalidSignature, joinErrors(errs))
 }
 
 func (v *Verifier) bundleKeyless(p *policy, b *sgbundle.Bundle, artifact sgverify.ArtifactPolicyOption) (verify.Signature, error) {

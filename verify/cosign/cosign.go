@@ -172,7 +172,7 @@ func New(opts ...Option) (*Verifier, error) {
 		}
 	}
 	v.client = v.opts.client
-	v.ownClient = v.opts.client != nil || len(v.opts.clientOpts) > 0
+	_, v.ownClient = v.opts.setBy[settingClient] // WithClient or WithRegistryOptions
 	if v.client == nil {
 		c, err := oci.NewClient(v.opts.clientOpts...)
 		if err != nil {
@@ -238,7 +238,7 @@ func (v *Verifier) derivePolicy(tm root.TrustedMaterial) (*policy, error) {
 	if v.opts.requireTS && !tsa {
 		errs = append(errs, fmt.Errorf("%w: WithRequireSignedTimestamp: the trusted root lists no timestamp authority", ErrInvalidOption))
 	}
-	return p, errors.Join(errs...)
+	return p, joinErrors(errs)
 }
 
 // currentPolicy returns the policy, fetching the public-good trusted root
@@ -425,3 +425,27 @@ func (v *Verifier) fetch(ctx context.Context, ref oci.Reference, desc oci.Descri
 	}
 	return b, err
 }
+
+// joinErrors is errors.Join on one line: the errors separated by "; ", so
+// that a message stays one log line. It returns nil when errs is empty.
+func joinErrors(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return joined(errs)
+}
+
+type joined []error
+
+func (j joined) Error() string {
+	msgs := make([]string, len(j))
+	for i, err := range j {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (j joined) Unwrap() []error { return j }

@@ -90,3 +90,46 @@ func ExampleNew_keyless() {
 	// bundle https://github.com/org/app/.github/workflows/release.yaml@refs/heads/main
 	// in transparency log: true
 }
+
+// A verifier built without a client reads signatures with the client of
+// whoever verifies through it: the root Fetcher binds its own, and so does
+// this example, for an in-memory registry that speaks plain HTTP.
+func ExampleVerifier_BindClient() {
+	ctx := context.Background()
+	reg := ocitest.New()
+	defer reg.Close()
+	client := reg.Client() // plain HTTP, as the registry needs
+	desc, _ := reg.PushBytes(ctx, "app:v1", oci.MediaTypeFluxContent, []byte("manifests"))
+	ref := reg.Ref("app:v1").WithDigest(desc.Digest)
+	key, _ := verifytest.NewKeyPair()
+	if _, err := verifytest.SignLegacy(ctx, client, ref, key); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	keyed, _ := cosign.New(cosign.WithKeys(key.PublicKeyPEM()))
+	policy, err := verify.AnyOf(keyed)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// On its own, the verifier's default client speaks HTTPS: it cannot
+	// read the signatures, which is not a verdict about the artifact.
+	_, err = policy.Verify(ctx, ref)
+	fmt.Println("unbound:", errors.Is(err, verify.ErrUnavailable), errors.Is(err, verify.ErrVerificationFailed))
+
+	// Bound to the client the artifact is read with, it verifies. The
+	// policy itself is unchanged, and so is its fingerprint.
+	bound := verify.BindClient(policy, client)
+	res, err := bound.Verify(ctx, ref)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("bound:", res.Signatures[0].KeyID == key.KeyID())
+	fmt.Println("same policy:", verify.FingerprintOf(bound) == verify.FingerprintOf(policy))
+	// Output:
+	// unbound: true false
+	// bound: true
+	// same policy: true
+}

@@ -237,7 +237,7 @@ func (v *Verifier) legacyKeyed(ctx context.Context, p *policy, sig cosignoci.Sig
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", k.name, keyErr))
 	}
-	return verify.Signature{}, fmt.Errorf("%w: no trusted key verifies it: %w", ErrInvalidSignature, errors.Join(errs...))
+	return verify.Signature{}, fmt.Errorf("%w: no trusted key verifies it: %w", ErrInvalidSignature, joinErrors(errs))
 }
 
 func (v *Verifier) legacyKeyless(ctx context.Context, p *policy, sig cosignoci.Signature, h v1.Hash) (verify.Signature, error) {

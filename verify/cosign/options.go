@@ -1,7 +1,6 @@
 package cosign
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -451,5 +450,5 @@ func (o *options) validate() error {
 	if !hasRoot && (o.requireTlog || o.requireSCT || o.requireTS) {
 		fail("WithRequireTlog, WithRequireSCT and WithRequireSignedTimestamp need a trusted root")
 	}
-	return errors.Join(errs...)
+	return joinErrors(errs)
 }
