@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -152,3 +154,29 @@ func TestHoldsUserinfo(t *testing.T) {
 }
 
 func hex64(c string) string { return strings.Repeat(c, 64) }
+
+// TestSqueezeReader: squeezing whitespace outside strings keeps the JSON's
+// meaning, and keeps strings (with their escapes and spaces) intact.
+func TestSqueezeReader(t *testing.T) {
+	for _, in := range []string{
+		`{"name" :  "a  \"  b\\", "tags" : [ "x" ,	"y"
+		] }`,
+		`[1 2]`,
+		`{"a":"\\\"  \\"}   `,
+		`  "  "  `,
+	} {
+		got, err := io.ReadAll(iotest.OneByteReader(&squeezeReader{r: strings.NewReader(in)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, have any
+		errWant := json.Unmarshal([]byte(in), &want)
+		errHave := json.Unmarshal(got, &have)
+		if (errWant == nil) != (errHave == nil) || !reflect.DeepEqual(want, have) {
+			t.Errorf("%q squeezed to %q: %v (%v) != %v (%v)", in, got, have, errHave, want, errWant)
+		}
+		if strings.Contains(string(got), "   ") && !strings.Contains(in, `"  "`) && !strings.Contains(in, `\"  `) {
+			t.Errorf("%q squeezed to %q keeps a run of whitespace", in, got)
+		}
+	}
+}

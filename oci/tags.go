@@ -68,7 +68,7 @@ type tagLister struct {
 // page decodes one page, {"name": ..., "tags": [...]}, token by token: no
 // page is held whole, neither as bytes nor parsed.
 func (l *tagLister) page(body io.Reader) error {
-	dec := json.NewDecoder(&budgetReader{r: body, l: l})
+	dec := json.NewDecoder(&squeezeReader{r: &budgetReader{r: body, l: l}})
 	if err := expectDelim(dec, '{'); err != nil {
 		return err
 	}
@@ -137,6 +137,43 @@ func skipValue(dec *json.Decoder) error {
 		}
 		if depth == 0 {
 			return nil
+		}
+	}
+}
+
+// squeezeReader turns each run of JSON whitespace outside strings into one
+// space. json.Decoder keeps whitespace it has peeked at in its buffer, so a
+// page padded with megabytes of it would otherwise be held whole.
+type squeezeReader struct {
+	r        io.Reader
+	inString bool
+	escaped  bool
+	space    bool // the last byte passed on outside a string was whitespace
+}
+
+func (s *squeezeReader) Read(p []byte) (int, error) {
+	for {
+		n, err := s.r.Read(p)
+		out := 0
+		for _, c := range p[:n] {
+			switch {
+			case s.inString:
+				s.inString = s.escaped || c != '"'
+				s.escaped = !s.escaped && c == '\\'
+			case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+				if s.space {
+					continue
+				}
+				s.space = true
+			default:
+				s.space = false
+				s.inString = c == '"'
+			}
+			p[out] = c
+			out++
+		}
+		if out > 0 || err != nil {
+			return out, err
 		}
 	}
 }
