@@ -51,6 +51,9 @@ func (c *config) fetch(ctx context.Context, stdout, stderr io.Writer) int {
 	if bar != nil {
 		opts = append(opts, ocisource.WithProgress(bar.update))
 	}
+	if c.force {
+		opts = append(opts, ocisource.WithReplaceUnmanaged())
+	}
 	if logger != nil {
 		opts = append(opts, ocisource.WithLogger(logger))
 	}
@@ -123,6 +126,8 @@ func hint(err error) string {
 		return "give credentials with --docker-config DIR (a directory holding the config.json `docker login` writes)"
 	case errors.Is(err, oci.ErrInsecureAuth):
 		return "for a registry that speaks plain HTTP, add --insecure"
+	case errors.Is(err, ocisource.ErrUnmanagedDir):
+		return "--out names a directory with files no fetch wrote: choose a new or empty directory, or add --force to replace its content"
 	case errors.Is(err, verify.ErrNoSignatures):
 		return "no cosign signature is attached to this artifact in the registry: was it signed (cosign sign) in this repository?"
 	}

@@ -28,7 +28,10 @@ Usage:
 Source:
   --url URL                  artifact repository, oci://host[:port]/repository (required)
   --out DIR                  directory to fetch into; replaced as a whole, and only
-                             when the fetch succeeds (required)
+                             when the fetch succeeds (required). A directory that holds
+                             files no fetch wrote is refused, and ".", "" and the
+                             parents of the working directory always are
+  --force                    replace --out even if it holds files no fetch wrote
   --tag TAG                  tag to fetch (default "latest")
   --semver RANGE             fetch the highest tag in this semver range, e.g. ">=1.2 <2", "6.x"
   --semver-filter REGEXP     only consider tags matching REGEXP for --semver
@@ -105,6 +108,7 @@ var errHelp = errors.New("help requested")
 // config is the parsed command line.
 type config struct {
 	url, out              string
+	force                 bool
 	tag, semver, filter   string
 	digest                string
 	mediaType, operation  string
@@ -171,6 +175,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.clientCert, "client-cert", "", "")
 	fs.StringVar(&c.clientKey, "client-key", "", "")
 	fs.BoolVar(&c.insecure, "insecure", false, "")
+	fs.BoolVar(&c.force, "force", false, "")
 	fs.DurationVar(&c.timeout, "timeout", 60*time.Second, "")
 	fs.StringVar(&c.maxSize, "max-size", "1GiB", "")
 	fs.BoolVar(&c.json, "json", false, "")
