@@ -153,19 +153,19 @@ func (a *Artifact) Created() time.Time {
 //     empty path, the working directory and its parents, a file and a
 //     symbolic link are refused with [ErrInvalidTarget], always, before any
 //     request.
-//  - The swap is atomic: a reader of dir sees the complete old content or
+//   - The swap is atomic: a reader of dir sees the complete old content or
 //     the complete new content ([tarball.Extract] says how, for an ordinary
 //     directory and for a mount point such as a volume).
-//  - After a crash at any point, dir holds the complete old or the complete
+//   - After a crash at any point, dir holds the complete old or the complete
 //     new content, and the fetch record either describes what is there or
 //     names another tree, so the next fetch downloads again; that fetch also
 //     removes the temporary trees the crash left ([tarball.Recover]).
-//  - Fetches into one directory are serialised, in the process and across
+//   - Fetches into one directory are serialised, in the process and across
 //     processes (a lock file, held from before the first check of dir until
 //     the record is written), so content and record always agree.
-//  - Nothing beside dir is created or opened by following a symbolic link,
+//   - Nothing beside dir is created or opened by following a symbolic link,
 //     and a FIFO planted there is never waited on.
-//  - On any failure dir is left exactly as it was; when Fetch returns, no
+//   - On any failure dir is left exactly as it was; when Fetch returns, no
 //     goroutine it started reads the network or calls back.
 //
 // The record and the lock file are kept beside an ordinary dir
