@@ -165,6 +165,7 @@ func TestIsUnavailable(t *testing.T) {
 		{"not found", status(404, oci.ErrNotFound), false},
 		{"digest mismatch", &oci.Error{Op: "manifest", Err: oci.ErrDigestMismatch}, false},
 		{"too large", &oci.Error{Op: "manifest", Err: oci.ErrTooLarge}, false},
+		{"invalid descriptor", &oci.Error{Op: "blob", Err: fmt.Errorf("%w: negative size -1", oci.ErrInvalidDescriptor)}, false},
 		{"no signatures", verify.NoSignatures(pinned, "tag"), false},
 		{"verification failed", &verify.VerificationError{Ref: pinned, Failures: []verify.Failure{{Err: refused}}}, false},
 		{"cancelled", context.Canceled, false},

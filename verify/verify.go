@@ -322,7 +322,8 @@ func Unavailable(ref oci.Reference, err error) error {
 // that cannot be sent). Answers the registry gave about what it holds are
 // not failures to read: not found ([oci.ErrNotFound]), and content refused by
 // a check ([oci.ErrDigestMismatch], [oci.ErrSizeMismatch], [oci.ErrTooLarge],
-// [oci.ErrTooManyPages], [oci.ErrInvalidDigest], [oci.ErrInvalidReference]).
+// [oci.ErrTooManyPages], [oci.ErrInvalidDigest], [oci.ErrInvalidDescriptor],
+// [oci.ErrInvalidReference]).
 // Verdicts ([ErrNoSignatures], [ErrVerificationFailed]) are never
 // unavailable, whatever they wrap.
 func IsUnavailable(err error) bool {
@@ -337,7 +338,7 @@ func IsUnavailable(err error) bool {
 		return false
 	}
 	for _, answer := range []error{oci.ErrNotFound, oci.ErrDigestMismatch, oci.ErrSizeMismatch, oci.ErrTooLarge,
-		oci.ErrTooManyPages, oci.ErrInvalidDigest, oci.ErrInvalidReference} {
+		oci.ErrTooManyPages, oci.ErrInvalidDigest, oci.ErrInvalidDescriptor, oci.ErrInvalidReference} {
 		if errors.Is(err, answer) {
 			return false
 		}
