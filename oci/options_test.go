@@ -16,26 +16,128 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
 )
 
+// TestConflictingOptions lists every pair of options that contradict each
+// other: the same setting made twice (which would silently override), and
+// settings that cannot hold together. Each is an *OptionConflictError naming
+// both options, in either order.
 func TestConflictingOptions(t *testing.T) {
-	for name, opts := range map[string][]oci.Option{
-		"two auths":           {oci.WithBasicAuth("a", "b"), oci.WithBearerToken("t")},
-		"transport and CA":    {oci.WithTransport(http.DefaultTransport), oci.WithCACertPool(x509.NewCertPool())},
-		"transport and proxy": {oci.WithProxy(http.ProxyFromEnvironment), oci.WithTransport(http.DefaultTransport)},
-		"negative retries":    {oci.WithRetries(-1, 0)},
-		"zero manifest size":  {oci.WithMaxManifestSize(0)},
-		"missing CA file":     {oci.WithCAFile("/does/not/exist.pem")},
-		"empty username":      {oci.WithBasicAuth("", "x")},
+	dir := t.TempDir()
+	ca, key := filepath.Join("testdata", "ca.pem"), filepath.Join("testdata", "ca.key")
+	named := map[string]oci.Option{
+		"WithKeychain":          oci.WithKeychain(authn.DefaultKeychain),
+		"WithDockerConfig":      oci.WithDockerConfig(dir),
+		"WithBasicAuth":         oci.WithBasicAuth("a", "b"),
+		"WithBearerToken":       oci.WithBearerToken("t"),
+		"WithAnonymous":         oci.WithAnonymous(),
+		"WithCACertPool":        oci.WithCACertPool(x509.NewCertPool()),
+		"WithCAFile":            oci.WithCAFile(ca),
+		"WithClientCertificate": oci.WithClientCertificate(ca, key),
+		"WithInsecure":          oci.WithInsecure(),
+		"WithProxy":             oci.WithProxy(http.ProxyFromEnvironment),
+		"WithTransport":         oci.WithTransport(http.DefaultTransport),
+		"WithRetries":           oci.WithRetries(1, time.Millisecond),
+		"WithUserAgent":         oci.WithUserAgent("x"),
+		"WithMaxManifestSize":   oci.WithMaxManifestSize(1),
+		"WithMaxErrorBodySize":  oci.WithMaxErrorBodySize(1),
+		"WithMaxTagPages":       oci.WithMaxTagPages(1),
+		"WithMaxTags":           oci.WithMaxTags(1),
+		"WithMaxTagListBytes":   oci.WithMaxTagListBytes(1),
+		"WithLogger":            oci.WithLogger(slog.Default()),
+	}
+	auth := []string{"WithKeychain", "WithDockerConfig", "WithBasicAuth", "WithBearerToken", "WithAnonymous"}
+	cas := []string{"WithCACertPool", "WithCAFile"}
+	type pair struct{ a, b string }
+	var conflicts []pair
+	for _, group := range [][]string{auth, cas} { // one setting, two options
+		for i, a := range group {
+			for _, b := range group[i+1:] {
+				conflicts = append(conflicts, pair{a, b})
+			}
+		}
+	}
+	for name := range named { // any option twice
+		conflicts = append(conflicts, pair{name, name})
+	}
+	for _, tls := range []string{"WithCACertPool", "WithCAFile", "WithClientCertificate"} {
+		conflicts = append(conflicts, pair{"WithTransport", tls}, pair{"WithInsecure", tls})
+	}
+	conflicts = append(conflicts, pair{"WithTransport", "WithProxy"})
+
+	conflicting := map[pair]bool{}
+	for _, p := range conflicts {
+		conflicting[p], conflicting[pair{p.b, p.a}] = true, true
+		for _, order := range []pair{p, {p.b, p.a}} {
+			t.Run(order.a+"+"+order.b, func(t *testing.T) {
+				_, err := oci.NewClient(named[order.a], named[order.b])
+				var ce *oci.OptionConflictError
+				if !errors.Is(err, oci.ErrInvalidOption) || !errors.As(err, &ce) {
+					t.Fatalf("err = %v, want an *OptionConflictError", err)
+				}
+				if got := []string{ce.First, ce.Second}; !(got[0] == order.a && got[1] == order.b || got[0] == order.b && got[1] == order.a) {
+					t.Errorf("conflict names %q, want %s and %s", got, order.a, order.b)
+				}
+				if !strings.Contains(err.Error(), order.a) || !strings.Contains(err.Error(), order.b) {
+					t.Errorf("message %q does not name both options", err)
+				}
+			})
+		}
+	}
+	// Every other pair goes together: the list above is the whole list.
+	for a := range named {
+		for b := range named {
+			if a == b || conflicting[pair{a, b}] {
+				continue
+			}
+			if _, err := oci.NewClient(named[a], named[b]); err != nil {
+				t.Errorf("%s with %s: %v", a, b, err)
+			}
+		}
+	}
+}
+
+func TestMalformedOptions(t *testing.T) {
+	for name, opt := range map[string]oci.Option{
+		"negative retries":        oci.WithRetries(-1, 0),
+		"zero manifest size":      oci.WithMaxManifestSize(0),
+		"zero error body size":    oci.WithMaxErrorBodySize(0),
+		"zero tag pages":          oci.WithMaxTagPages(0),
+		"zero tags":               oci.WithMaxTags(0),
+		"negative tag list bytes": oci.WithMaxTagListBytes(-1),
+		"missing CA file":         oci.WithCAFile("/does/not/exist.pem"),
+		"empty username":          oci.WithBasicAuth("", "x"),
+		"empty token":             oci.WithBearerToken(""),
+		"nil transport":           oci.WithTransport(nil),
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := oci.NewClient(opts...); !errors.Is(err, oci.ErrInvalidOption) {
+			if _, err := oci.NewClient(opt); !errors.Is(err, oci.ErrInvalidOption) {
 				t.Fatalf("err = %v, want ErrInvalidOption", err)
 			}
 		})
+	}
+}
+
+// TestMaxErrorBodySize: the error-body cap has its option like every limit.
+func TestMaxErrorBodySize(t *testing.T) {
+	reg := ocitest.NewT(t)
+	pushArtifact(t, reg, "app:v1", "x")
+	body := []byte(`{"errors":[{"code":"DENIED","message":"` + strings.Repeat("m", 2000) + `"}]}`)
+	reg.Inject(ocitest.Fault{Method: http.MethodGet, PathContains: "/manifests/", Status: http.StatusForbidden, Body: body})
+	ref := reg.Ref("app:v1")
+	_, err := reg.Client().Manifest(context.Background(), ref)
+	if !errors.Is(err, oci.ErrUnauthorized) {
+		t.Fatalf("default cap: err = %v, want ErrUnauthorized", err)
+	}
+	_, err = reg.Client(oci.WithMaxErrorBodySize(1000)).Manifest(context.Background(), ref)
+	if !errors.Is(err, oci.ErrTooLarge) {
+		t.Fatalf("1000-byte cap: err = %v, want ErrTooLarge", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package ocitest_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -134,5 +135,48 @@ func TestPushFiles(t *testing.T) {
 	m2, _ := c.Manifest(ctx, reg.Ref("app").WithDigest(d2.Digest))
 	if m2.Layers[0].Digest != m.Layers[0].Digest {
 		t.Errorf("layer digests differ for the same files: %s %s", m.Layers[0].Digest, m2.Layers[0].Digest)
+	}
+}
+
+// TestClientOptionsReplaceOnlyTheirDefault: an option for one of Client's
+// defaults replaces that default and no other; anything else invalid panics.
+func TestClientOptionsReplaceOnlyTheirDefault(t *testing.T) {
+	ctx := context.Background()
+	reg := ocitest.NewT(t)
+	if _, err := reg.PushBytes(ctx, "app:v1", oci.MediaTypeFluxContent, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for name, opts := range map[string][]oci.Option{
+		"own auth":      {oci.WithBearerToken("tok")}, // still plain HTTP, still no retries
+		"own retries":   {oci.WithRetries(2, time.Millisecond)},
+		"own insecure":  {oci.WithInsecure()},
+		"all three own": {oci.WithInsecure(), oci.WithRetries(0, 0), oci.WithAnonymous()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := reg.Client(opts...).Resolve(ctx, reg.Ref("app:v1")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("retries replaced", func(t *testing.T) {
+		reg.Inject(ocitest.Fault{Method: http.MethodHead, PathContains: "/manifests/", Status: http.StatusServiceUnavailable, Times: 1})
+		defer reg.ClearFaults()
+		if _, err := reg.Client(oci.WithRetries(1, time.Millisecond)).Resolve(ctx, reg.Ref("app:v1")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for name, opts := range map[string][]oci.Option{
+		"contradicts a default": {oci.WithCAFile(filepath.Join("..", "testdata", "ca.pem"))},
+		"own option twice":      {oci.WithRetries(1, 0), oci.WithRetries(2, 0)},
+		"malformed":             {oci.WithMaxTags(0)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "invalid option") {
+					t.Errorf("recovered %v, want a panic naming the invalid option", r)
+				}
+			}()
+			reg.Client(opts...)
+		})
 	}
 }
