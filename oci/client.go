@@ -182,7 +182,7 @@ func (c *Client) connectError(registry string, err error) error {
 			case !sameHost(u, registry):
 				return fmt.Errorf("cannot reach the token service of registry %s at %s: %w", registry, u.Host, redactError(ue.Err))
 			case u.Scheme == "https" && strings.Contains(ue.Err.Error(), "server gave HTTP response to HTTPS client"):
-				return fmt.Errorf("%w: registry %s answers only in plain HTTP; mark it insecure if it really speaks plain HTTP", ErrPlainHTTP, registry)
+				return fmt.Errorf("%w: registry %s answers only in plain HTTP (mark it insecure if it really speaks plain HTTP)", ErrPlainHTTP, registry)
 			case u.Scheme == "https":
 				return fmt.Errorf("cannot connect to registry %s over HTTPS: %w", registry, ue.Err)
 			}
