@@ -182,6 +182,11 @@ func (f *Fetcher) Fetch(ctx context.Context, src Source, dir string) (*Artifact,
 	if err != nil {
 		return nil, &FetchError{Phase: ErrInvalidSource, URL: src.URL, Err: err}
 	}
+	// Checked once before anything is written (not even the lock file, in a
+	// directory that is not ours), and again under the lock.
+	if _, err := t.checkOwned(f.replaceUnmanaged); errors.Is(err, ErrInvalidTarget) {
+		return nil, &FetchError{Phase: ErrInvalidSource, URL: src.URL, Err: err}
+	}
 	if t.layout == tarball.LayoutSwap {
 		if err := os.MkdirAll(filepath.Dir(t.dir), 0o755); err != nil {
 			return nil, &FetchError{Phase: ErrStorageFailed, URL: src.URL, Err: err}

@@ -124,7 +124,7 @@ func hint(err error) string {
 		return "the registry's certificate is signed by an authority this system does not trust: give its CA with --ca-file FILE"
 	case errors.Is(err, oci.ErrUnauthorized):
 		return "give credentials with --docker-config DIR (a directory holding the config.json `docker login` writes)"
-	case errors.Is(err, oci.ErrInsecureAuth):
+	case errors.Is(err, oci.ErrPlainHTTP):
 		return "for a registry that speaks plain HTTP, add --insecure"
 	case errors.Is(err, ocisource.ErrUnmanagedDir):
 		return "--out names a directory with files no fetch wrote: choose a new or empty directory, or add --force to replace its content"
