@@ -176,11 +176,12 @@ func (c *Client) connectError(registry string, err error) error {
 	// Secure: when the plain HTTP fallback was refused, the HTTPS attempt's
 	// failure is the first *url.Error in go-containerregistry's list.
 	var ue *url.Error
-	if !c.opts.insecure && errors.As(err, &ue) {
+	if errors.As(err, &ue) {
 		if u, perr := url.Parse(ue.URL); perr == nil {
 			switch {
 			case !sameHost(u, registry):
 				return fmt.Errorf("cannot reach the token service of registry %s at %s: %w", registry, u.Host, redactError(ue.Err))
+			case c.opts.insecure:
 			case u.Scheme == "https" && strings.Contains(ue.Err.Error(), "server gave HTTP response to HTTPS client"):
 				return fmt.Errorf("%w: registry %s answers only in plain HTTP (mark it insecure if it really speaks plain HTTP)", ErrPlainHTTP, registry)
 			case u.Scheme == "https":
@@ -188,7 +189,12 @@ func (c *Client) connectError(registry string, err error) error {
 			}
 		}
 	}
-	return redactError(scrubAuthError(err))
+	if errors.Is(err, ErrPlainHTTP) || errors.Is(err, ErrInsecureAuth) {
+		return redactError(err)
+	}
+	// The rest are failures of the token exchange go-containerregistry
+	// reports in its own words (no token, an invalid realm ...).
+	return fmt.Errorf("%w: authenticating to registry %s: %w", ErrUnauthorized, registry, redactError(scrubAuthError(err)))
 }
 
 // remoteOptions are the go-containerregistry options for calls made through it.
