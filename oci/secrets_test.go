@@ -67,7 +67,10 @@ func TestNoSecretsInErrorsOrLogs(t *testing.T) {
 	pw := secret("PW-SECRET-1")
 	hostileRef := oci.Reference{Registry: "alice:" + pw + "@127.0.0.1:1", Repository: "app", Tag: "v1"}
 	scenarios := []scenario{
-		{"oci URL with userinfo", func(t *testing.T) error { _, err := oci.ParseURL("oci://alice:" + pw + "@ghcr.io/org/app:v1"); return err }, oci.ErrInvalidReference},
+		{"oci URL with userinfo", func(t *testing.T) error {
+			_, err := oci.ParseURL("oci://alice:" + pw + "@ghcr.io/org/app:v1")
+			return err
+		}, oci.ErrInvalidReference},
 		{"oci URL with userinfo, no path", func(t *testing.T) error { _, err := oci.ParseURL("oci://alice:" + pw + "@ghcr.io"); return err }, oci.ErrInvalidReference},
 		{"oci URL with userinfo and digest", func(t *testing.T) error {
 			_, err := oci.ParseURL("oci://alice:" + pw + "@ghcr.io/app@" + string(anyDesc.Digest))
