@@ -201,7 +201,7 @@ func Compile(constraint string, opts ...Option) (*Selector, error) {
 	}
 	cs, err := semver.NewConstraint(constraint)
 	if err != nil {
-		return nil, fmt.Errorf("%w %q: %w", ErrInvalidConstraint, constraint, err)
+		return nil, &constraintError{constraint: constraint, cause: err}
 	}
 	cs.IncludePrerelease = o.prereleases
 	s := &Selector{
@@ -358,3 +358,22 @@ func isCosignTag(tag string) bool {
 	}
 	return true
 }
+
+// constraintError reports a constraint Masterminds semver refused. Its
+// message names the constraint once (Masterminds' own repeats it) and shows
+// what a valid one looks like; it matches ErrInvalidConstraint and the
+// Masterminds error.
+type constraintError struct {
+	constraint string
+	cause      error
+}
+
+func (e *constraintError) Error() string {
+	c := e.constraint
+	if len(c) > 64 {
+		c = c[:64] + "..."
+	}
+	return fmt.Sprintf("%v %q: write a range such as \">=1.2.0 <2.0.0\", \"~1.2\", \"^1\", \"1.x\" or \"*\" (Masterminds semver syntax)", ErrInvalidConstraint, c)
+}
+
+func (e *constraintError) Unwrap() []error { return []error{ErrInvalidConstraint, e.cause} }

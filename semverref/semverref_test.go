@@ -239,7 +239,7 @@ func TestErrorMessages(t *testing.T) {
 		},
 		{
 			name: "invalid constraint", tags: []string{"1.0.0"}, constraint: "latest",
-			want: `semverref: invalid semver constraint "latest": improper constraint: "latest"`,
+			want: `semverref: invalid semver constraint "latest": write a range such as ">=1.2.0 <2.0.0", "~1.2", "^1", "1.x" or "*" (Masterminds semver syntax)`,
 		},
 		{
 			name: "empty constraint", tags: []string{"1.0.0"}, constraint: "",

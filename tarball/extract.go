@@ -145,10 +145,10 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 	}
 	if fi, err := os.Lstat(abs); err == nil {
 		if !fi.IsDir() {
-			return nil, fmt.Errorf("tarball: extract: %w", &fs.PathError{Op: "extract", Path: abs, Err: syscall.ENOTDIR})
+			return nil, fmt.Errorf("tarball: %w", &fs.PathError{Op: "extract to", Path: abs, Err: syscall.ENOTDIR})
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("tarball: extract: %w", err)
+		return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)

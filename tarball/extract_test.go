@@ -593,8 +593,12 @@ func TestExtractBadTarget(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			before := snapshot(t, base)
-			if _, err := tarball.Extract(context.Background(), bytes.NewReader(archive), dir); err == nil {
-				t.Error("Extract succeeded, want an error")
+			_, err := tarball.Extract(context.Background(), bytes.NewReader(archive), dir)
+			if err == nil {
+				t.Fatal("Extract succeeded, want an error")
+			}
+			if msg := err.Error(); strings.Count(msg, "extract") > 1 || !strings.HasPrefix(msg, "tarball: ") {
+				t.Errorf("error %q: want one \"tarball: \" prefix and the operation named once", msg)
 			}
 			if diff := cmp.Diff(before, snapshot(t, base)); diff != "" {
 				t.Errorf("tree changed (-want +got):\n%s", diff)
