@@ -103,7 +103,6 @@ func TestCapsFollowTheOperation(t *testing.T) {
 // token issued so far invalid, so the next request gets a 401 and the
 // client refreshes its token and sends the request again.
 type tokenFront struct {
-	srv     *http.Server
 	url     string
 	host    string
 	gen     atomic.Int64

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"strings"
 	"time"
 
 	"github.com/ocisource/ocisource/oci"
@@ -27,6 +28,16 @@ func ExampleParseURL() {
 	// stefanprodan/manifests/podinfo
 	// 6.5.0
 	// invalid reference "ghcr.io/app@sha256:../../etc/passwd": invalid digest "sha256:../../etc/passwd": sha256 wants 64 hex digits, got 16
+}
+
+func ExampleValidateTag() {
+	fmt.Println(oci.ValidateTag("v1.2.3"))
+	fmt.Println(oci.ValidateTag("sha256-" + strings.Repeat("ab", 32) + ".sig")) // cosign's signature tags are valid
+	fmt.Println(oci.ValidateTag("../latest"))
+	// Output:
+	// <nil>
+	// <nil>
+	// invalid reference: tag "../latest" is not valid (want [A-Za-z0-9_][A-Za-z0-9._-]{0,127})
 }
 
 func ExampleClient() {

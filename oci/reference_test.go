@@ -96,6 +96,7 @@ func FuzzParseReference(f *testing.F) {
 	for _, s := range []string{
 		"ghcr.io/org/app:v1", "localhost:5000/app@sha256:" + hexA, "[::1]:1/a/b:c@sha256:" + hexA,
 		"a/b", "x:y/z", "ghcr.io/app@sha256:../../x", "ghcr.io/a:b:c", "h/a\\..\\x",
+		"user:secret@ghcr.io/app", "user:se/cret@ghcr.io/app", "ghcr.io/app:sha256-" + hexA + ".sig",
 	} {
 		f.Add(s)
 	}
@@ -104,6 +105,11 @@ func FuzzParseReference(f *testing.F) {
 		if err != nil {
 			if !errors.Is(err, oci.ErrInvalidReference) {
 				t.Fatalf("ParseReference(%q) error %v does not wrap ErrInvalidReference", s, err)
+			}
+			// What comes before an "@" in the host segment may be a password:
+			// never repeated.
+			if userinfo, _, ok := strings.Cut(s, "@"); ok && !strings.Contains(userinfo, "/") && len(userinfo) >= 4 && strings.Contains(err.Error(), userinfo) {
+				t.Fatalf("ParseReference(%q) error repeats %q: %v", s, userinfo, err)
 			}
 			return
 		}

@@ -56,7 +56,7 @@ func TestNoSecretsInErrorsOrLogs(t *testing.T) {
 		}
 		return c
 	}
-	host := func(srv interface{ Close() }, url string) string { return strings.TrimPrefix(url, "http://") }
+	host := func(url string) string { return strings.TrimPrefix(url, "http://") }
 	anyDesc := oci.Descriptor{Digest: oci.DigestOf([]byte("x")), Size: 1}
 
 	type scenario struct {
@@ -89,7 +89,7 @@ func TestNoSecretsInErrorsOrLogs(t *testing.T) {
 	pw2 := secret("PW-SECRET-2")
 	basicEcho := listen(t, "127.0.0.1", echoAuth(http.StatusUnauthorized), false)
 	scenarios = append(scenarios, scenario{"basic auth echoed by the registry", func(t *testing.T) error {
-		ref, _ := oci.ParseReference(host(basicEcho, basicEcho.URL) + "/app:v1")
+		ref, _ := oci.ParseReference(host(basicEcho.URL) + "/app:v1")
 		_, err := client(t, oci.WithBasicAuth("alice", pw2)).Manifest(ctx, ref)
 		return err
 	}, oci.ErrUnauthorized})
@@ -103,7 +103,7 @@ func TestNoSecretsInErrorsOrLogs(t *testing.T) {
 		echoAuth(http.StatusForbidden)(w, r)
 	}), false)
 	scenarios = append(scenarios, scenario{"bearer token echoed by the registry", func(t *testing.T) error {
-		ref, _ := oci.ParseReference(host(bearerEcho, bearerEcho.URL) + "/app:v1")
+		ref, _ := oci.ParseReference(host(bearerEcho.URL) + "/app:v1")
 		_, err := client(t, oci.WithBearerToken(tok)).Manifest(ctx, ref)
 		return err
 	}, oci.ErrUnauthorized})
@@ -144,7 +144,7 @@ func TestNoSecretsInErrorsOrLogs(t *testing.T) {
 	// credential helper that prints a secret as it fails.
 	cfgPW := secret("CFG-SECRET-6")
 	helperOut := secret("HELPER-SECRET-7")
-	cfgHost := host(basicEcho, basicEcho.URL)
+	cfgHost := host(basicEcho.URL)
 	authDir := t.TempDir()
 	writeConfig(t, authDir, map[string]any{"auths": map[string]any{cfgHost: map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte("alice:" + cfgPW))}}})
 	scenarios = append(scenarios, scenario{"docker config credentials echoed by the registry", func(t *testing.T) error {
