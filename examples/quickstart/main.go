@@ -1,8 +1,9 @@
 // Command quickstart shows the whole job of ocisource on an in-memory
 // registry, with no set-up and no network: push an artifact, sign it with a
 // key and keylessly (with a virtual Sigstore), fetch it by semver range with
-// both signatures verified, watch a tampered artifact being rejected while the
-// previous content stays in place, and fetch again from cache.
+// both signatures verified, watch an attacker's release and a registry serving
+// altered bytes being rejected while the previous content stays in place, and
+// fetch again from cache.
 //
 //	go run ./examples/quickstart
 package main
@@ -148,11 +149,11 @@ func run(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	_, err = fetcher.Fetch(ctx, src, dir)
-	fmt.Fprintf(w, "tampered   6.7.0 signed by an unknown key: rejected=%v (verification failed: %v)\n", err != nil, errors.Is(err, ocisource.ErrVerification))
+	fmt.Fprintf(w, "attacker's 6.7.0, signed with the attacker's key: rejected=%v (verification failed: %v)\n", err != nil, errors.Is(err, ocisource.ErrVerification))
 	var verr *verify.VerificationError
 	if errors.As(err, &verr) {
 		for _, f := range verr.Failures {
-			fmt.Fprintf(w, "  reason   %s\n", firstLine(f))
+			fmt.Fprintf(w, "  reason   %s\n", f)
 		}
 	}
 	printTree(w, dir)
@@ -195,24 +196,21 @@ func signer(s verify.Signature) string {
 	return s.Subject + " (issuer " + s.Issuer + ")"
 }
 
-func firstLine(v fmt.Stringer) string {
-	s := v.String()
-	if len(s) > 160 {
-		s = s[:160] + "…"
-	}
-	return s
-}
-
 func printTree(w io.Writer, dir string) {
 	var files []string
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			rel, _ := filepath.Rel(dir, p)
 			b, _ := os.ReadFile(p)
+			// The line that tells the version (or the attack), else the kind.
 			version := ""
 			for _, line := range strings.Split(string(b), "\n") {
-				if strings.Contains(line, "version:") || strings.Contains(line, "cryptominer") {
-					version = strings.TrimSpace(line)
+				line = strings.TrimSpace(line)
+				switch {
+				case strings.Contains(line, "version:") && !strings.HasPrefix(line, "apiVersion:"), strings.Contains(line, "cryptominer"):
+					version = line
+				case version == "" && strings.HasPrefix(line, "kind:"):
+					version = line
 				}
 			}
 			files = append(files, fmt.Sprintf("  file     %s %s", rel, version))
