@@ -117,7 +117,7 @@ type TagListLimitError struct {
 	Limit string
 	// Max is the bound that was passed.
 	Max int64
-	// Pages is how many pages had been requested when it was passed.
+	// Pages is the page on which it was passed (1 for the first).
 	Pages int
 }
 
@@ -127,7 +127,7 @@ func (e *TagListLimitError) Error() string {
 	if e.Limit == "bytes" {
 		opt = "WithMaxTagListBytes"
 	}
-	return fmt.Sprintf("%v: tag list passes the limit of %d %s after %d pages (raise it with %s if the repository really holds that many tags)",
+	return fmt.Sprintf("%v: tag list passes the limit of %d %s on page %d (raise it with %s if the repository really holds that many tags)",
 		ErrTooLarge, e.Max, e.Limit, e.Pages, opt)
 }
 
