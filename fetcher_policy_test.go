@@ -143,3 +143,38 @@ func TestFetchRefusesEmptyVerification(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchLendsItsClientToTheVerifier: a cosign verifier built without a
+// client reads signatures through the Fetcher's (here: plain HTTP to the
+// in-memory registry, which a default client would refuse), and a registry
+// failure while reading them is a fetch failure to retry, not a verdict.
+func TestFetchLendsItsClientToTheVerifier(t *testing.T) {
+	e := newEnv(t)
+	d := e.push("app:v1", v1)
+	key, _ := verifytest.NewKeyPair()
+	if _, err := verifytest.SignLegacy(e.ctx, e.reg.Client(), e.reg.Ref("app:v1").WithDigest(d.Digest), key, verifytest.WithoutTransparencyLog()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := cosign.New(cosign.WithKeys(key.PublicKeyPEM()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := e.src(ocisource.Ref{Tag: "v1"})
+	src.Verifier = v
+	if _, err := e.f.Fetch(e.ctx, src, e.dir); err != nil {
+		t.Fatalf("Fetch with a verifier that has no client: %v", err)
+	}
+
+	e.push("app:v2", v2)
+	d2, _ := e.reg.Client().Resolve(e.ctx, e.reg.Ref("app:v2"))
+	if _, err := verifytest.SignLegacy(e.ctx, e.reg.Client(), e.reg.Ref("app:v2").WithDigest(d2.Digest), key, verifytest.WithoutTransparencyLog()); err != nil {
+		t.Fatal(err)
+	}
+	e.reg.Inject(ocitest.Fault{PathContains: "/manifests/sha256-", Status: http.StatusServiceUnavailable, Times: 1000})
+	src.Ref = ocisource.Ref{Tag: "v2"}
+	_, err = e.f.Fetch(e.ctx, src, e.dir)
+	if !errors.Is(err, ocisource.ErrFetchFailed) || !errors.Is(err, verify.ErrUnavailable) || errors.Is(err, ocisource.ErrVerification) {
+		t.Fatalf("signatures behind a 503: error = %v, want ErrFetchFailed wrapping verify.ErrUnavailable, not ErrVerification", err)
+	}
+	assertUntouched(t, e.dir, v1, siblings(t, e.dir))
+}

@@ -726,3 +726,35 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRefusesBadSourcesBeforeTheNetwork: a tag outside the
+// distribution-spec grammar and a URL with credentials are bad flags (exit
+// 2), found before any request, and the password is never repeated.
+func TestRunRefusesBadSourcesBeforeTheNetwork(t *testing.T) {
+	e := newEnv(t)
+	e.push("1.0.0", map[string]string{"a.yaml": "a"})
+	const secret = "s3cr3t-Passw0rd"
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"tag climbing out", []string{"--url", e.url(), "--tag", "../../etc"}},
+		{"tag of 300 characters", []string{"--url", e.url(), "--tag", strings.Repeat("a", 300)}},
+		{"tag with a slash", []string{"--url", e.url(), "--tag", "a/b"}},
+		{"password in the URL", []string{"--url", "oci://admin:" + secret + "@" + e.reg.Host() + "/app", "--tag", "1.0.0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.reg.ResetRequests()
+			r := e.run(append(tc.args, "--out", filepath.Join(t.TempDir(), "out"))...)
+			if r.code != exitUsage {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", r.code, exitUsage, r.stderr)
+			}
+			if n := len(e.reg.Requests()); n != 0 {
+				t.Errorf("%d requests before refusing", n)
+			}
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("the password appears in the output:\n%s%s", r.stdout, r.stderr)
+			}
+		})
+	}
+}
