@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 type fixedBody struct{ n int }
@@ -178,5 +179,22 @@ func TestSqueezeReader(t *testing.T) {
 		if strings.Contains(string(got), "   ") && !strings.Contains(in, `"  "`) && !strings.Contains(in, `\"  `) {
 			t.Errorf("%q squeezed to %q keeps a run of whitespace", in, got)
 		}
+	}
+}
+
+// TestRetryAfterNoOverflow: a Retry-After from the network never overflows
+// into a negative (no) pause.
+func TestRetryAfterNoOverflow(t *testing.T) {
+	for _, v := range []string{"9223372036854775807", "99999999999", "9223372037", "11"} {
+		d, ok := retryAfter(v)
+		if !ok || d != MaxRetryBackoff {
+			t.Errorf("retryAfter(%q) = %v, %v; want %v", v, d, ok, MaxRetryBackoff)
+		}
+	}
+	if d, ok := retryAfter("2"); !ok || d != 2*time.Second {
+		t.Errorf("retryAfter(2) = %v, %v", d, ok)
+	}
+	if _, ok := retryAfter("-1"); ok {
+		t.Error("retryAfter(-1) accepted")
 	}
 }

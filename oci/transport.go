@@ -305,7 +305,11 @@ func retryAfter(v string) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+		// Bounded before multiplying: a huge value must not overflow.
+		if s > int64(MaxRetryBackoff/time.Second) {
+			return MaxRetryBackoff, true
+		}
 		return time.Duration(s) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
