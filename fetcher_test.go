@@ -239,6 +239,22 @@ func TestFetchFailuresLeaveDirUntouched(t *testing.T) {
 			phase: ocisource.ErrFetchFailed,
 		},
 		{
+			name: "blob of the right size with other bytes",
+			setup: func(e *env) ocisource.Source {
+				d := e.push("app:v2", v2)
+				m, err := e.reg.Client().Manifest(e.ctx, e.reg.Ref("app:v2").WithDigest(d.Digest))
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				// Gzip magic, then zeros: a valid-looking start, the exact size.
+				same := make([]byte, m.Layers[0].Size)
+				copy(same, "\x1f\x8b")
+				e.reg.Inject(ocitest.Fault{Method: http.MethodGet, PathContains: "/blobs/" + string(m.Layers[0].Digest), Body: same, Times: 1})
+				return e.src(ocisource.Ref{Tag: "v2"})
+			},
+			phase: ocisource.ErrFetchFailed, cause: oci.ErrDigestMismatch,
+		},
+		{
 			name: "truncated blob",
 			setup: func(e *env) ocisource.Source {
 				e.push("app:v2", v2)
@@ -277,7 +293,7 @@ func TestFetchFailuresLeaveDirUntouched(t *testing.T) {
 				s.Layer.MediaType = "application/x-other"
 				return s
 			},
-			phase: ocisource.ErrFetchFailed, noBlobGET: true,
+			phase: ocisource.ErrFetchFailed, cause: ocisource.ErrLayerNotFound, noBlobGET: true,
 		},
 	}
 	for _, tt := range tests {
