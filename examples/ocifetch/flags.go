@@ -249,6 +249,14 @@ func (c *config) validate() error {
 	if (c.clientCert == "") != (c.clientKey == "") {
 		return errors.New("--client-cert and --client-key go together")
 	}
+	if c.insecure && (c.caFile != "" || c.clientCert != "") {
+		return errors.New("--insecure conflicts with --ca-file and --client-cert: plain HTTP has no TLS to configure")
+	}
+	if c.tag != "" {
+		if err := oci.ValidateTag(c.tag); err != nil {
+			return fmt.Errorf("--tag: %w", err)
+		}
+	}
 	if c.json && c.quiet {
 		return errors.New("--json and --quiet conflict: --json prints the result, --quiet prints nothing")
 	}

@@ -355,6 +355,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{"zero timeout", []string{"--url", u, "--timeout", "0s", "--out", "x"}, "--timeout"},
 		{"bad max size", []string{"--url", u, "--max-size", "lots", "--out", "x"}, `--max-size "lots"`},
 		{"zero max size", []string{"--url", u, "--max-size", "0GiB", "--out", "x"}, "--max-size"},
+		{"insecure with a CA", []string{"--url", u, "--insecure", "--ca-file", "ca.pem", "--out", "x"}, "--insecure conflicts with --ca-file"},
+		{"bad tag", []string{"--url", u, "--tag", "../x", "--out", "x"}, "--tag: "},
 		{"bad timeout", []string{"--url", u, "--timeout", "soon", "--out", "x"}, "invalid value"},
 		{"unknown flag", []string{"--url", u, "--out", "x", "--provider", "aws"}, "flag provided but not defined: -provider"},
 		{"positional argument", []string{"--url", u, "--out", "x", "extra"}, `unexpected argument "extra"`},
@@ -378,7 +380,11 @@ func TestRunUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(e.ctx, append([]string{"--insecure"}, tt.args...), &stdout, &stderr)
+			args := tt.args
+			if !strings.Contains(strings.Join(args, " "), "--ca-file") {
+				args = append([]string{"--insecure"}, args...)
+			}
+			code := run(e.ctx, args, &stdout, &stderr)
 			if code != 2 {
 				t.Errorf("exit code %d, want 2\nstderr:\n%s", code, stderr.String())
 			}
