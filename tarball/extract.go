@@ -2,7 +2,6 @@ package tarball
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -184,13 +183,17 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 		tmp:    tmp,
 		root:   &node{kind: kindDir},
 		now:    time.Now(),
-		buf:    make([]byte, copyBufferSize),
+		buf:    copyPool.get(),
 		linked: layout == LayoutLinked,
 		w:      startWriters(wctx, cancel, writerCount(), o.sync),
 	}
 	// Registered after the removal of tmp, so it runs before it, also if
 	// the progress callback panics.
-	defer x.w.wait()
+	defer func() {
+		x.w.wait()
+		x.w.releaseAll()
+		copyPool.put(x.buf)
+	}()
 	err = x.run(r)
 	if werr := x.w.wait(); werr != nil && (err == nil || ctx.Err() == nil && errors.Is(err, context.Canceled)) {
 		// A writer failed: the parser either did not notice or stopped
@@ -306,7 +309,8 @@ func (x *extractor) countObject() error {
 
 func (x *extractor) run(r io.Reader) error {
 	src := &sourceReader{r: r}
-	br := bufio.NewReaderSize(src, inputBufferSize)
+	br := getInput(src)
+	defer putInput(br)
 	var stream io.Reader = br
 	gz := x.o.compression == CompressionGzip
 	if x.o.compression == CompressionAuto {
@@ -319,7 +323,11 @@ func (x *extractor) run(r io.Reader) error {
 		gz = len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b
 	}
 	if gz {
-		stream = newGzipStream(br)
+		gs := newGzipStream(br)
+		// Deferred before ra.stop below, so it runs after the inflating
+		// goroutine has ended.
+		defer gs.release()
+		stream = gs
 	}
 	classify := func(err error) error {
 		if src.err != nil {

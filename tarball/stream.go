@@ -56,11 +56,19 @@ func newGzipStream(br *bufio.Reader) *gzipStream {
 	return &gzipStream{br: br}
 }
 
+// release returns the gzip reader to its pool; the stream is not used after.
+func (g *gzipStream) release() {
+	if g.z != nil {
+		gzipPool.Put(g.z)
+		g.z = nil
+	}
+}
+
 func (g *gzipStream) Read(p []byte) (int, error) {
 	if g.z == nil {
 		// The first header is read here, in the readahead goroutine, so that
 		// a source that blocks cannot stall Extract past a cancelled ctx.
-		z, err := gzip.NewReader(g.br)
+		z, err := getGzip(g.br)
 		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
@@ -116,6 +124,8 @@ type readahead struct {
 	err    error // set before full is closed
 
 	cur, last []byte
+	// spare is how many more chunks run may take from chunkPool.
+	spare int
 }
 
 // startReadahead starts reading src. classify turns an error from src into
@@ -130,9 +140,10 @@ func startReadahead(ctx context.Context, src io.Reader, classify func(error) err
 		done:   make(chan struct{}),
 		exited: make(chan struct{}),
 	}
-	for range chunkCount {
-		ra.free <- make([]byte, chunkSize)
-	}
+	// The first chunk now, the others when the inflater runs ahead: a
+	// small archive takes one.
+	ra.free <- chunkPool.get()
+	ra.spare = chunkCount - 1
 	go ra.run(src, classify)
 	return ra
 }
@@ -144,8 +155,17 @@ func (ra *readahead) run(src io.Reader, classify func(error) error) {
 		var buf []byte
 		select {
 		case buf = <-ra.free:
-		case <-ra.done:
-			return
+		default:
+			if ra.spare > 0 {
+				ra.spare--
+				buf = chunkPool.get()
+				break
+			}
+			select {
+			case buf = <-ra.free:
+			case <-ra.done:
+				return
+			}
 		}
 		n, err := 0, error(nil)
 		for n < len(buf) && err == nil {
@@ -175,10 +195,26 @@ func (ra *readahead) run(src io.Reader, classify func(error) error) {
 	}
 }
 
-// stop tells run to end and waits until it has.
+// stop tells run to end, waits until it has, and returns the chunks to
+// the pool. The consumer must not Read after it.
 func (ra *readahead) stop() {
 	close(ra.done)
 	<-ra.exited
+	if ra.last != nil {
+		chunkPool.put(ra.last[:cap(ra.last)])
+		ra.last, ra.cur = nil, nil
+	}
+	for b := range ra.full { // closed by run
+		chunkPool.put(b[:cap(b)])
+	}
+	for {
+		select {
+		case b := <-ra.free:
+			chunkPool.put(b)
+		default:
+			return
+		}
+	}
 }
 
 func (ra *readahead) Read(p []byte) (int, error) {

@@ -136,7 +136,7 @@ func (w *writers) buffers(n int) ([][]byte, error) {
 		select {
 		case b := <-w.free:
 			if b == nil {
-				b = make([]byte, bufChunkSize)
+				b = queuePool.get()
 			}
 			bufs = append(bufs, b[:bufChunkSize])
 		case <-w.ctx.Done():
@@ -152,6 +152,21 @@ func (w *writers) buffers(n int) ([][]byte, error) {
 func (w *writers) release(bufs [][]byte) {
 	for _, b := range bufs {
 		w.free <- b
+	}
+}
+
+// releaseAll gives the buffers back to the process-wide pool. It runs
+// after wait, when no job holds one.
+func (w *writers) releaseAll() {
+	for {
+		select {
+		case b := <-w.free:
+			if b != nil {
+				queuePool.put(b)
+			}
+		default:
+			return
+		}
 	}
 }
 
