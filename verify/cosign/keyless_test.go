@@ -17,6 +17,10 @@ func TestKeyless(t *testing.T) {
 		t.Fatal(err)
 	}
 	exact := cosign.Identity{Issuer: issuer, Subject: subject}
+	const (
+		subjectAlternation = `release@example\.com|ci@example\.com`
+		issuerAlternation  = `https://issuer\.example|https://ci\.example`
+	)
 
 	tests := []struct {
 		name    string
@@ -45,6 +49,20 @@ func TestKeyless(t *testing.T) {
 			[]cosign.Option{cosign.WithIdentities(cosign.Identity{IssuerRegExp: `https://issuer\.example`, Subject: subject})}, rejected},
 		{"alternation cannot escape the anchors", ss.Keyless(issuer, "mallory@evil.io"), nil,
 			[]cosign.Option{cosign.WithIdentities(cosign.Identity{Issuer: issuer, SubjectRegExp: `release@example\.com|evil`})}, rejected},
+		// An alternation stays inside the anchors: ^(?:a|b)$, not ^a|b$,
+		// under which a is anchored only at the start and b only at the end.
+		{"subject alternation: second branch", ss.Keyless(issuer, "ci@example.com"), nil,
+			[]cosign.Option{cosign.WithIdentities(cosign.Identity{Issuer: issuer, SubjectRegExp: subjectAlternation})}, passed},
+		{"subject alternation: prefix before the last branch", ss.Keyless(issuer, "evil-ci@example.com"), nil,
+			[]cosign.Option{cosign.WithIdentities(cosign.Identity{Issuer: issuer, SubjectRegExp: subjectAlternation})}, rejected},
+		{"subject alternation: suffix after the first branch", ss.Keyless(issuer, "release@example.com.attacker.io"), nil,
+			[]cosign.Option{cosign.WithIdentities(cosign.Identity{Issuer: issuer, SubjectRegExp: subjectAlternation})}, rejected},
+		{"issuer alternation: second branch", ss.Keyless("https://ci.example", subject), nil,
+			[]cosign.Option{cosign.WithIdentities(cosign.Identity{IssuerRegExp: issuerAlternation, Subject: subject})}, passed},
+		{"issuer alternation: prefix before the last branch", ss.Keyless("https://attacker.io/https://ci.example", subject), nil,
+			[]cosign.Option{cosign.WithIdentities(cosign.Identity{IssuerRegExp: issuerAlternation, Subject: subject})}, rejected},
+		{"issuer alternation: suffix after the first branch", ss.Keyless("https://issuer.example.attacker.io", subject), nil,
+			[]cosign.Option{cosign.WithIdentities(cosign.Identity{IssuerRegExp: issuerAlternation, Subject: subject})}, rejected},
 		{"any identity, unsafely", ss.Keyless("https://anyone.example", "anyone@anywhere"), nil,
 			[]cosign.Option{cosign.WithoutIdentityUnsafe()}, passed},
 		{"no transparency-log entry while the root lists Rekor", ss.Keyless(issuer, subject),
