@@ -5,6 +5,10 @@ package cosign_test
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,6 +157,72 @@ func TestReplayedSignature(t *testing.T) {
 			_, err = expect(t, v, e.ref, rejected)
 			wantFailure(t, err, cosign.ErrWrongArtifact)
 		})
+	}
+}
+
+// messageSignatureBundle is a Sigstore bundle holding a message signature
+// (cosign sign-blob's kind, not a DSSE envelope) by key over the digest d.
+func messageSignatureBundle(t *testing.T, key *verifytest.KeyPair, d oci.Digest) []byte {
+	t.Helper()
+	sum, err := hex.DecodeString(d.Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := key.PrivateKey().Sign(rand.Reader, sum, crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(map[string]any{
+		"mediaType":            verifytest.MediaTypeBundle,
+		"verificationMaterial": map[string]any{"publicKey": map[string]string{"hint": key.KeyID()}},
+		"messageSignature": map[string]any{
+			"messageDigest": map[string]string{"algorithm": "SHA2_256", "digest": base64.StdEncoding.EncodeToString(sum)},
+			"signature":     base64.StdEncoding.EncodeToString(sig),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestMessageSignatureForAnotherDigest attaches to the pinned artifact (as a
+// referrer whose subject is the pinned digest, so the referrer check passes)
+// a bundle with a valid message signature over another artifact's digest.
+// Only the bundle's own content names the other digest, so only the
+// message-digest check can report it as a signature for another artifact.
+func TestMessageSignatureForAnotherDigest(t *testing.T) {
+	key := mustKey(t, verifytest.KeyECDSAP256)
+	ctx := context.Background()
+	e := newEnv(t)
+	other := push(t, e.reg, "app:v2", "v2")
+	v := mustVerifier(t, cosign.WithClient(e.client), cosign.WithKeys(key.PublicKeyPEM()))
+
+	// The same construction over the pinned digest verifies: the bundle is
+	// well formed and only the digest differs below.
+	if _, err := v.VerifyBundle(ctx, e.ref.Digest, messageSignatureBundle(t, key, e.ref.Digest)); err != nil {
+		t.Fatalf("message signature over the pinned digest: %v", err)
+	}
+	theirs := messageSignatureBundle(t, key, other.Digest)
+	if _, err := v.VerifyBundle(ctx, other.Digest, theirs); err != nil {
+		t.Fatalf("message signature over the other digest, verified for it: %v", err)
+	}
+
+	referrer, err := verifytest.AttachBundle(ctx, e.client, e.ref, theirs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = expect(t, v, e.ref, rejected)
+	var ve *verify.VerificationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want a *verify.VerificationError", err)
+	}
+	if len(ve.Failures) != 1 {
+		t.Fatalf("failures = %v, want one, for the attached bundle", ve.Failures)
+	}
+	f := ve.Failures[0]
+	if f.Candidate != "bundle "+string(referrer.Digest) || !errors.Is(f.Err, cosign.ErrWrongArtifact) || !strings.Contains(f.Err.Error(), string(e.ref.Digest)) {
+		t.Errorf("failure = %q (candidate %q), want bundle %s rejected with ErrWrongArtifact naming %s", f, f.Candidate, referrer.Digest, e.ref.Digest)
 	}
 }
 
