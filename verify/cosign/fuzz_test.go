@@ -15,7 +15,8 @@ var fuzzDigest = oci.DigestOf([]byte("fuzz"))
 
 // FuzzVerifyLegacySignature feeds arbitrary payloads and annotations to the
 // legacy verifier, keyed and keyless: it must never panic, and must never
-// accept a payload that does not name the digest.
+// accept a payload that does not name the digest. It calls the verifier
+// without the recovery that shields callers, so that a panic fails it.
 func FuzzVerifyLegacySignature(f *testing.F) {
 	key, err := verifytest.NewKeyPair()
 	if err != nil {
@@ -51,14 +52,16 @@ func FuzzVerifyLegacySignature(f *testing.F) {
 			return
 		}
 		for _, v := range []*cosign.Verifier{keyed, keyless} {
-			if _, err := v.VerifyLegacySignature(context.Background(), fuzzDigest, payload, ann); err == nil {
+			if _, err := cosign.VerifyLegacyUnrecovered(v, context.Background(), fuzzDigest, payload, ann); err == nil {
 				t.Fatalf("fuzzed signature verified: payload %q annotations %q", payload, annotationsJSON)
 			}
 		}
 	})
 }
 
-// FuzzVerifyBundle feeds arbitrary bundles to the bundle verifier.
+// FuzzVerifyBundle feeds arbitrary bundles to the bundle verifier, keyed and
+// keyless: it must never panic and never accept one. Like
+// FuzzVerifyLegacySignature, it calls the verifier without its recovery.
 func FuzzVerifyBundle(f *testing.F) {
 	key, err := verifytest.NewKeyPair()
 	if err != nil {
@@ -96,7 +99,7 @@ func FuzzVerifyBundle(f *testing.F) {
 	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","messageSignature":{"messageDigest":{"algorithm":"SHA2_256","digest":"AA=="},"signature":"AA=="}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, v := range []*cosign.Verifier{keyed, keyless} {
-			if _, err := v.VerifyBundle(context.Background(), fuzzDigest, b); err == nil {
+			if _, err := cosign.VerifyBundleUnrecovered(v, context.Background(), fuzzDigest, b); err == nil {
 				t.Fatalf("fuzzed bundle verified: %q", b)
 			}
 		}
