@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,30 +126,43 @@ func TestManifestHostile(t *testing.T) {
 		}
 	})
 	t.Run("endless error body", func(t *testing.T) {
-		var sent int64
-		var mu sync.Mutex
+		const chunkSize, chunks = 64 << 10, 1024 // 64 MiB unless the client stops reading
+		var sent atomic.Int64
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/v2/" {
 				return
 			}
 			w.WriteHeader(http.StatusBadRequest)
-			chunk := bytes.Repeat([]byte("e"), 64<<10)
-			for i := 0; i < 1024; i++ {
+			chunk := bytes.Repeat([]byte("e"), chunkSize)
+			for i := 0; i < chunks; i++ {
 				n, err := w.Write(chunk)
-				mu.Lock()
-				sent += int64(n)
-				mu.Unlock()
+				sent.Add(int64(n))
 				if err != nil {
 					return
 				}
 			}
 		}))
 		defer srv.Close()
-		c, _ := oci.NewClient(oci.WithInsecure(), oci.WithAnonymous(), oci.WithRetries(0, 0))
+		// Count what the client takes off the wire, below its own layers.
+		counter := &countingTransport{inner: http.DefaultTransport.(*http.Transport).Clone()}
+		c, err := oci.NewClient(oci.WithInsecure(), oci.WithAnonymous(), oci.WithRetries(0, 0), oci.WithTransport(counter))
+		if err != nil {
+			t.Fatal(err)
+		}
 		ref, _ := oci.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/app:v1")
-		_, err := c.Manifest(ctx, ref)
+		_, err = c.Manifest(ctx, ref)
+		// The cap fails the read past it; a read of one chunk is slack.
+		if got, max := counter.read.Load(), int64(oci.DefaultMaxErrorBodySize+chunkSize); got > max {
+			t.Errorf("client read %d bytes of the error body, want at most %d (the %d-byte cap)", got, max, oci.DefaultMaxErrorBodySize)
+		}
 		if !errors.Is(err, oci.ErrTooLarge) {
-			t.Fatalf("err = %v, want ErrTooLarge", err)
+			t.Errorf("err = %v, want ErrTooLarge", err)
+		}
+		// And it hung up: the server could not send the whole body (what it
+		// did send includes what the sockets buffered).
+		srv.Close() // waits for the handler
+		if got := sent.Load(); got >= chunkSize*chunks {
+			t.Errorf("server sent the whole %d-byte body: the client kept reading", got)
 		}
 	})
 	t.Run("HEAD announces a huge manifest", func(t *testing.T) {
@@ -160,6 +174,32 @@ func TestManifestHostile(t *testing.T) {
 			t.Fatal("resolve accepted a 1 GB manifest")
 		}
 	})
+}
+
+// countingTransport counts the response-body bytes read through it.
+type countingTransport struct {
+	inner http.RoundTripper
+	read  atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.inner.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &countingBody{ReadCloser: resp.Body, n: &c.read}
+	return resp, nil
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 func TestMalformedDigestsRejectedBeforeUse(t *testing.T) {
