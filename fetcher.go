@@ -216,11 +216,18 @@ func (f *Fetcher) Fetch(ctx context.Context, src Source, dir string) (*Artifact,
 	return f.fetch(ctx, src, p, t, rec)
 }
 
-func (f *Fetcher) emit(p Progress) {
+func (f *Fetcher) emit(ctx context.Context, p Progress) {
 	if f.progress != nil {
 		f.progress(p)
 	}
+	if h, ok := ctx.Value(progressHookKey{}).(func(Progress)); ok {
+		h(p)
+	}
 }
+
+// progressHookKey carries a second progress callback in a Fetch's context,
+// for the Reconciler's phase timings.
+type progressHookKey struct{}
 
 func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, rec *record) (*Artifact, error) {
 	fail := func(phase error, revision string, err error) (*Artifact, error) {
@@ -237,7 +244,7 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, re
 	}
 
 	// Resolve once.
-	f.emit(Progress{Phase: PhaseResolve})
+	f.emit(ctx, Progress{Phase: PhaseResolve})
 	ref, err := f.resolve(ctx, src, p)
 	if err != nil {
 		return fail(ErrFetchFailed, "", err)
@@ -259,7 +266,7 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, re
 			a.Verification = res
 		}
 		f.log(ctx, "artifact unchanged, nothing downloaded", "url", src.URL, "revision", revision)
-		f.emit(Progress{Phase: PhaseDone, Revision: revision})
+		f.emit(ctx, Progress{Phase: PhaseDone, Revision: revision})
 		return a, nil
 	}
 
@@ -306,7 +313,7 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, re
 	}
 	a.Stats = *stats
 	f.log(ctx, "artifact fetched", "url", src.URL, "revision", revision, "bytes", stats.Bytes, "files", stats.Files)
-	f.emit(Progress{Phase: PhaseDone, Revision: revision, Bytes: layer.Size, Total: layer.Size})
+	f.emit(ctx, Progress{Phase: PhaseDone, Revision: revision, Bytes: layer.Size, Total: layer.Size})
 	return a, nil
 }
 
@@ -350,13 +357,13 @@ func verifyPhase(err error) error {
 // pull downloads the layer into t and records it. Its errors are
 // *FetchError values with the phase set.
 func (f *Fetcher) pull(ctx context.Context, ref oci.Reference, layer oci.Descriptor, p parsed, src Source, t *target, a *Artifact, settings string) (*tarball.Stats, error) {
-	f.emit(Progress{Phase: PhaseDownload, Revision: a.Revision, Total: layer.Size})
+	f.emit(ctx, Progress{Phase: PhaseDownload, Revision: a.Revision, Total: layer.Size})
 	rc, err := f.client.Blob(ctx, ref, layer)
 	if err != nil {
 		return nil, &FetchError{Phase: ErrFetchFailed, Err: err}
 	}
 	defer rc.Close()
-	body := &progressReader{r: rc, total: layer.Size, emit: f.emit, revision: a.Revision}
+	body := &progressReader{r: rc, total: layer.Size, emit: func(p Progress) { f.emit(ctx, p) }, revision: a.Revision}
 
 	// The last progress report before the commit holds the final counts.
 	var last tarball.Stats
@@ -398,7 +405,7 @@ func (f *Fetcher) pull(ctx context.Context, ref oci.Reference, layer oci.Descrip
 }
 
 func (f *Fetcher) verify(ctx context.Context, v verify.Verifier, ref oci.Reference, revision string) (*verify.Result, error) {
-	f.emit(Progress{Phase: PhaseVerify, Revision: revision})
+	f.emit(ctx, Progress{Phase: PhaseVerify, Revision: revision})
 	res, err := v.Verify(ctx, ref)
 	if err != nil {
 		return nil, err

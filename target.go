@@ -318,3 +318,30 @@ func (l *dirLocks) size() int {
 	defer l.mu.Unlock()
 	return len(l.m)
 }
+
+// Stored returns what a fetch recorded in dir, without any request: the
+// artifact of its record, if the record describes the tree that is there
+// now (as for a cache hit, FromCache is set). It returns nil and no error
+// when dir holds nothing a fetch recorded. A controller uses it at startup
+// to know each directory's revision before touching the network.
+func (f *Fetcher) Stored(dir string) (*Artifact, error) {
+	t, err := newTarget(dir)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := t.readRecord()
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	content, err := tarball.ContentDir(t.dir)
+	if err != nil {
+		return nil, nil
+	}
+	if id, err := treeID(content); err != nil || id != rec.Tree {
+		return nil, nil
+	}
+	a := rec.Artifact
+	a.FromCache = true
+	a.Dir = t.dir
+	return &a, nil
+}
