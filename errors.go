@@ -9,11 +9,12 @@ import (
 // that matches exactly one of them with [errors.Is], so a controller can map
 // failures to conditions the way Flux's OCIRepository does:
 //
-//	ErrInvalidSource    -> Stalled / InvalidURL: fix the Source, retrying won't help
-//	ErrFetchFailed      -> Ready=False, reason OCIPullFailed (or OCIArtifactLayerOperationFailed)
+//	ErrInvalidSource    -> Stalled, reason URLInvalid / InvalidPath / InvalidSource: fix the Source, retrying won't help
+//	ErrFetchFailed      -> Ready=False, FetchFailed, reason OCIArtifactPullFailed (AuthenticationFailed, OCIArtifactLayerOperationFailed)
 //	ErrVerification     -> SourceVerified=False, reason VerificationError
 //	ErrStorageFailed    -> Ready=False, reason StorageOperationFailed
 //
+// [Reason] and [Retryable] give the reason and the retry policy of an error.
 // The underlying cause stays reachable too: errors.Is(err, oci.ErrUnauthorized),
 // errors.As(err, &verificationError), errors.Is(err, tarball.ErrInsecurePath) ...
 var (

@@ -512,7 +512,7 @@ func TestReasonAndRetryable(t *testing.T) {
 	}{
 		{nil, ocisource.ReasonSucceeded, false},
 		{fe(ocisource.ErrInvalidSource, oci.ErrInvalidReference), ocisource.ReasonURLInvalid, false},
-		{fe(ocisource.ErrInvalidSource, ocisource.ErrUnmanagedDir), ocisource.ReasonInvalidSource, false},
+		{fe(ocisource.ErrInvalidSource, &ocisource.UnmanagedDirError{Dir: "/d"}), ocisource.ReasonInvalidPath, false},
 		{fe(ocisource.ErrInvalidSource, ocisource.ErrInvalidTarget), ocisource.ReasonInvalidPath, false},
 		{fe(ocisource.ErrInvalidSource, errors.New("bad semver")), ocisource.ReasonInvalidSource, false},
 		{fe(ocisource.ErrFetchFailed, oci.ErrUnauthorized), ocisource.ReasonAuthenticationFailed, true},
