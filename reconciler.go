@@ -28,6 +28,10 @@ type Spec struct {
 	Timeout time.Duration
 	// Suspend stops reconciling the spec (its status and content stay).
 	Suspend bool
+	// Fetcher, when set, fetches this spec instead of the Reconciler's
+	// (other credentials, a registry marked insecure). The default is the
+	// Reconciler's.
+	Fetcher *Fetcher
 }
 
 // Defaults of a [Spec] and a [Reconciler].
@@ -315,7 +319,7 @@ func readyStatus(s *Status) string {
 
 // sameSpec compares specs; a Source's verifier compares by identity.
 func sameSpec(a, b Spec) bool {
-	if a.Dir != b.Dir || a.Interval != b.Interval || a.Timeout != b.Timeout || a.Suspend != b.Suspend {
+	if a.Dir != b.Dir || a.Interval != b.Interval || a.Timeout != b.Timeout || a.Suspend != b.Suspend || a.Fetcher != b.Fetcher {
 		return false
 	}
 	x, y := a.Source, b.Source
@@ -535,7 +539,11 @@ func (r *Reconciler) attempt(ctx context.Context, cancel context.CancelFunc, it 
 		cur, curStart = p.Phase, now
 	}
 	start := time.Now()
-	a, err := r.f.Fetch(context.WithValue(ctx, progressHookKey{}, hook), spec.Source, spec.Dir)
+	f := spec.Fetcher
+	if f == nil {
+		f = r.f
+	}
+	a, err := f.Fetch(context.WithValue(ctx, progressHookKey{}, hook), spec.Source, spec.Dir)
 	end := time.Now()
 	if cur != "" && cur != PhaseDone {
 		phases[cur] += end.Sub(curStart)
