@@ -85,3 +85,43 @@ func ExampleFetchError() {
 	// true true
 	// true
 }
+
+// Keep a source in sync with a Reconciler and watch its conditions.
+func ExampleReconciler() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reg := ocitest.New()
+	defer reg.Close()
+	if _, err := reg.PushFiles(ctx, "app:v1", map[string]string{"app.yaml": "kind: ConfigMap\n"}); err != nil {
+		log.Fatal(err)
+	}
+	fetcher, err := ocisource.NewFetcher(ocisource.WithClient(reg.Client()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ready := make(chan ocisource.Status, 1)
+	rec, err := ocisource.NewReconciler(fetcher, ocisource.WithWorkers(4),
+		ocisource.WithStatusHandler(func(s ocisource.Status) {
+			if s.IsTrue(ocisource.ConditionReady) {
+				select {
+				case ready <- s:
+				default:
+				}
+			}
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, _ := os.MkdirTemp("", "ocisource-example-reconciler-")
+	defer os.RemoveAll(dir)
+	spec := ocisource.Spec{Source: ocisource.Source{URL: reg.URL("app"), Ref: ocisource.Ref{Tag: "v1"}}, Dir: filepath.Join(dir, "app"), Interval: time.Minute}
+	if err := rec.Set("app", spec); err != nil {
+		log.Fatal(err)
+	}
+	go rec.Run(ctx)
+
+	st := <-ready
+	c, _ := st.Condition(ocisource.ConditionReady)
+	fmt.Println(st.Name, c.Status, c.Reason, st.IsTrue(ocisource.ConditionArtifactInStorage))
+	// Output: app True Succeeded true
+}
