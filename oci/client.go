@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -20,17 +19,27 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// Client talks to OCI registries. It is safe for concurrent use, and it
-// keeps one authenticated transport per repository and access scope, so a
-// registry is pinged and a token fetched once, not per request. Create one
-// with [NewClient] and reuse it. Credentials are resolved from the keychain
-// once per repository; build a new Client to pick up rotated credentials.
+// Client talks to OCI registries. It is safe for concurrent use, and meant
+// to be shared: create one with [NewClient] and reuse it for every source.
+//
+// A Client pings each registry once and keeps its answer (the auth
+// challenge) for all repositories of that registry, and keeps one
+// authenticated transport per repository and access scope, holding one
+// token, which it exchanges again shortly before the token expires.
+// Credentials are resolved from the keychain when that transport is set up:
+// once per repository for a registry without tokens, again at each token
+// renewal for one with them. Concurrent first uses of a repository share one
+// set-up, and each caller waits for it only as long as its own context
+// lets it; a failed set-up is not remembered, so the next call tries again.
+// No lock is held across network I/O or credential resolution, and the
+// state is per registry and per repository, so a registry that hangs delays
+// only the calls made to it.
 type Client struct {
 	opts options
 	base http.RoundTripper
 
-	mu         sync.Mutex
-	transports map[string]http.RoundTripper
+	challenges group[*transport.Challenge] // by registry host
+	auths      group[*repoAuth]            // by repository and scope
 }
 
 // NewClient returns a Client configured by opts. Options that are malformed
@@ -42,8 +51,8 @@ type Client struct {
 //     [WithBasicAuth], [WithBearerToken], [WithAnonymous]), two CA options
 //     ([WithCAFile], [WithCACertPool]), WithRetries twice, and so on;
 //   - [WithTransport] with [WithCAFile], [WithCACertPool],
-//     [WithClientCertificate] or [WithProxy], which configure the default
-//     transport and would be ignored;
+//     [WithClientCertificate], [WithProxy] or [WithMaxConnsPerHost], which
+//     configure the default transport and would be ignored;
 //   - [WithInsecure] with [WithCAFile], [WithCACertPool] or
 //     [WithClientCertificate]: an insecure registry is never spoken to over TLS.
 func NewClient(opts ...Option) (*Client, error) {
@@ -65,10 +74,19 @@ func NewClient(opts ...Option) (*Client, error) {
 		}
 		// Large reads from one registry connection are the hot path.
 		t.ReadBufferSize = 256 << 10
-		t.MaxIdleConnsPerHost = 8
+		// A shared client serves many workers at once: keep enough idle
+		// connections per registry for all of them, or each burst dials
+		// anew. The per-host cap bounds the total; IdleConnTimeout closes
+		// what a registry no longer uses.
+		t.MaxIdleConns = 0
+		t.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+		if o.maxConnsPerHost > 0 {
+			t.MaxConnsPerHost = o.maxConnsPerHost
+			t.MaxIdleConnsPerHost = o.maxConnsPerHost
+		}
 		base = t
 	}
-	return &Client{opts: o, base: base, transports: map[string]http.RoundTripper{}}, nil
+	return &Client{opts: o, base: base}, nil
 }
 
 func (c *Client) nameOptions() []name.Option {
@@ -100,50 +118,6 @@ func (c *Client) authenticator(ctx context.Context, repo name.Repository) (authn
 		return nil, fmt.Errorf("%w: resolving credentials for %s: %v", ErrUnauthorized, repo.RegistryStr(), scrubAuthError(err))
 	}
 	return a, nil
-}
-
-// transport returns the authenticated transport for ref's repository,
-// creating it (one ping, one token request at most) on first use.
-func (c *Client) transport(ctx context.Context, ref Reference, push bool) (http.RoundTripper, name.Repository, error) {
-	repo, err := c.repository(ref)
-	if err != nil {
-		return nil, repo, err
-	}
-	scope := transport.PullScope
-	if push {
-		scope = transport.PushScope
-	}
-	key := repo.Name() + "|" + scope
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if rt, ok := c.transports[key]; ok {
-		return rt, repo, nil
-	}
-	auth, err := c.authenticator(ctx, repo)
-	if err != nil {
-		return nil, repo, err
-	}
-	var rt http.RoundTripper = &guardTransport{
-		inner:           c.base,
-		registry:        repo.RegistryStr(),
-		insecure:        c.opts.insecure,
-		maxManifestSize: c.opts.maxManifestSize,
-		maxErrorBody:    c.opts.maxErrorBody,
-		logger:          c.opts.logger,
-	}
-	if c.opts.retries > 0 {
-		rt = &retryTransport{inner: rt, retries: c.opts.retries, backoff: c.opts.backoff, logger: c.opts.logger}
-	}
-	rt = transport.NewUserAgent(rt, c.opts.userAgent)
-	// The ping and the first token exchange belong to no operation: their
-	// answers get the small cap, whatever the operation that needed them.
-	wrapped, err := transport.NewWithContext(withoutOp(ctx), repo.Registry, auth, rt, []string{repo.Scope(scope)})
-	if err != nil {
-		return nil, repo, c.connectError(repo.RegistryStr(), err)
-	}
-	c.transports[key] = wrapped
-	return wrapped, repo, nil
 }
 
 // connectError turns a failed ping or first token exchange into one error

@@ -27,16 +27,24 @@
 //     [*OptionConflictError] (see [NewClient]).
 //   - Every error is an [*Error] naming the operation and reference, wrapping
 //     a sentinel ([ErrNotFound], [ErrUnauthorized], ...) for [errors.Is].
-//   - One authenticated transport per repository is kept by the [Client], so
-//     a sequence of calls costs one ping and one token, not one per call.
+//   - One [Client] serves many sources at once: it pings each registry once
+//     for all its repositories, keeps one token per repository and scope
+//     (exchanged again before it expires), shares a set-up between the calls
+//     that need it at the same time, holds no lock across network I/O, and
+//     keeps enough connections per registry for 64 concurrent workers
+//     ([DefaultMaxIdleConnsPerHost], [WithMaxConnsPerHost]). A registry that
+//     hangs delays only the calls made to it, and a caller waits for a
+//     shared set-up only as long as its own context allows.
 //
 // # What go-containerregistry does, and what is ours
 //
 // The package is built on go-containerregistry and uses it wherever it does
 // the job:
 //
-//   - authentication: the ping, basic auth, the bearer token exchange, and
-//     the token refresh and retry on a 401 (transport.NewWithContext), with
+//   - authentication: the ping and its challenge (transport.Ping), the
+//     bearer token exchange (transport.Exchange), and the basic and bearer
+//     transports built from a challenge and a token, the bearer one with its
+//     token refresh and retry on a 401 (transport.FromToken), with
 //     credentials from keychains (authn) and docker configs (docker/cli);
 //   - redirects (net/http's client), with go-containerregistry's transports
 //     dropping credentials on other hosts;
@@ -47,6 +55,19 @@
 //
 // What is written here, and why:
 //
+//   - Sharing the authentication set-up (flight.go, auth.go):
+//     transport.NewWithContext, which remote.Puller also uses, pings the
+//     registry every time it builds a transport, that is once per
+//     repository, and drops the token's lifetime, so a token is renewed only
+//     after a request was refused with it. The Client calls the three
+//     exported steps it is made of instead, keeps the challenge per
+//     registry and the transport per repository with its token's expiry,
+//     and runs each set-up once for all concurrent callers, as remote.Puller
+//     does with a sync.Map and sync.Once, except that each caller waits with
+//     its own context (a set-up is cancelled when its last caller has left)
+//     and a failure is never kept. The small layer that sends registry
+//     requests with the scheme the ping answered on is go-containerregistry's
+//     own, unexported, rewritten.
 //   - The guard transport below go-containerregistry's auth layers, which
 //     sees every request as it leaves. go-containerregistry falls back to
 //     plain HTTP for loopback and private addresses, and its own caps are

@@ -43,6 +43,12 @@ const (
 	MaxRetryBackoff = 10 * time.Second
 	// DefaultUserAgent is sent unless [WithUserAgent] says otherwise.
 	DefaultUserAgent = "ocisource"
+	// DefaultMaxIdleConnsPerHost is how many idle connections the default
+	// transport keeps open per registry host, so that a [Client] shared by
+	// up to this many concurrent workers reuses its connections instead of
+	// dialling anew. Connections per host are not capped unless
+	// [WithMaxConnsPerHost] says so.
+	DefaultMaxIdleConnsPerHost = 64
 )
 
 // Option configures a [Client]. Each option may be given once: a second
@@ -67,6 +73,7 @@ type options struct {
 	maxTagPages     int
 	maxTags         int
 	maxTagListBytes int64
+	maxConnsPerHost int
 	logger          *slog.Logger
 
 	// given maps each setting made so far to the option that made it.
@@ -107,6 +114,7 @@ const (
 	settingTags       = "tag count limit"
 	settingTagBytes   = "tag list size limit"
 	settingLogger     = "logger"
+	settingConns      = "connections per host"
 )
 
 // claim records that option name makes setting, and refuses a second option
@@ -262,8 +270,10 @@ func WithProxy(f func(*http.Request) (*url.URL, error)) Option {
 
 // WithTransport sends requests through rt, under the client's own auth,
 // retry, limit and credential-guard layers. The default is a clone of
-// http.DefaultTransport configured by the TLS and proxy options, which
-// therefore conflict with this one: configure TLS and proxy on rt.
+// http.DefaultTransport configured by the TLS, proxy and connection options,
+// which therefore conflict with this one: configure TLS, proxy and
+// connection limits on rt (size its idle pool for the workers that share
+// the Client, as [DefaultMaxIdleConnsPerHost] does).
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) error {
 		if rt == nil {
@@ -362,6 +372,21 @@ func WithMaxTagListBytes(n int64) Option {
 	}
 }
 
+// WithMaxConnsPerHost caps the connections to each registry host (being
+// dialled, in use or idle) at n; a request beyond that waits for one to be
+// free. Up to n idle connections are kept per host. The default is no cap,
+// with up to [DefaultMaxIdleConnsPerHost] idle connections kept per host. It
+// conflicts with [WithTransport], whose transport is used as it is.
+func WithMaxConnsPerHost(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return invalid("WithMaxConnsPerHost: %d, want > 0", n)
+		}
+		o.maxConnsPerHost = n
+		return o.claim(settingConns, "WithMaxConnsPerHost")
+	}
+}
+
 // WithLogger logs each request (method, host, path, operation, status,
 // response cap, duration) at debug level, and retries at info level.
 // Credentials, query strings and bodies are never logged. The default is no
@@ -382,6 +407,7 @@ func (o *options) validate() error {
 		{settingTransport, settingCA, "the transport you pass is used as it is: configure its TLS roots on it"},
 		{settingTransport, settingClientCert, "the transport you pass is used as it is: configure its client certificate on it"},
 		{settingTransport, settingProxy, "the transport you pass is used as it is: configure its proxy on it"},
+		{settingTransport, settingConns, "the transport you pass is used as it is: set MaxConnsPerHost on it"},
 		{settingInsecure, settingCA, "an insecure registry is spoken to in plain HTTP, never TLS: drop WithInsecure for a registry under a private CA"},
 		{settingInsecure, settingClientCert, "an insecure registry is spoken to in plain HTTP, never TLS: drop WithInsecure for a registry that wants mutual TLS"},
 	}

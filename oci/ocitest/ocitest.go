@@ -1,8 +1,8 @@
 // Package ocitest runs an in-memory OCI registry for tests: go-containerregistry's
 // pkg/registry (with the OCI 1.1 referrers API on) behind an httptest server,
 // with a log of every request, fault injection (error statuses, delays,
-// wrong bytes, truncated bodies, extra headers), tag-list pagination, and
-// helpers that push Flux-layout artifacts.
+// wrong bytes, truncated bodies, extra headers), tag-list pagination, basic
+// or token auth, and helpers that push Flux-layout artifacts.
 //
 // Import it in your own tests to exercise supply-chain logic offline:
 //
@@ -14,6 +14,17 @@
 //
 // The server speaks plain HTTP on 127.0.0.1; [Registry.Client] returns an
 // [oci.Client] configured for it.
+//
+// For tests of many sources sharing one client, a registry can stand for a
+// real one some distance away: token auth with expiring tokens
+// ([WithTokenAuth], [WithTokenLifetime]), latency on every request
+// ([WithLatency]), a ping that hangs ([Registry.StallPing]), and counters of
+// what a client cost it ([Registry.Pings], [Registry.TokenRequests],
+// [Registry.Connections]):
+//
+//	reg := ocitest.NewT(t, ocitest.WithTokenAuth("user", "pass"), ocitest.WithLatency(5*time.Millisecond))
+//	... fetch from many repositories through one reg.Client() ...
+//	if reg.Pings() != 1 { t.Errorf(...) }
 package ocitest
 
 import (
@@ -32,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,9 +60,16 @@ type Registry struct {
 	user     string
 	pass     string
 
+	tokenAuth bool
+	tokenLife time.Duration
+	latency   time.Duration
+	conns     atomic.Int64
+
 	mu     sync.Mutex
 	log    []Request
 	faults []*Fault
+	tokens map[string]grant
+	stall  *Stall
 
 	pushOnce   sync.Once
 	pushClient *oci.Client
@@ -70,7 +89,8 @@ type Request struct {
 	Path string
 	// Query is the raw query string.
 	Query string
-	// Status is the status code the client received.
+	// Status is the status code the client received; 0 when the client
+	// gave up before the answer ([WithLatency], [Registry.StallPing]).
 	Status int
 	// Authorization is the request's Authorization header ("" when none).
 	Authorization string
@@ -85,9 +105,13 @@ type Option func(*Registry)
 
 // WithBasicAuth requires HTTP basic auth with this username and password on
 // every /v2/ request, answering 401 with a Basic challenge otherwise, as a
-// registry with htpasswd auth does. The default is no auth.
+// registry with htpasswd auth does. It replaces [WithTokenAuth]. The default
+// is no auth.
 func WithBasicAuth(username, password string) Option {
-	return func(r *Registry) { r.user, r.pass = username, password }
+	return func(r *Registry) {
+		r.user, r.pass = username, password
+		r.tokenAuth = false
+	}
 }
 
 // WithTagPageSize makes tag listings paginate: each page holds at most n
@@ -100,12 +124,16 @@ func WithTagPageSize(n int) Option {
 // New starts a registry. Call Close when done (or use [NewT]).
 func New(opts ...Option) *Registry {
 	r := &Registry{
-		inner: registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))),
+		inner:     registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))),
+		tokenLife: DefaultTokenLifetime,
+		tokens:    map[string]grant{},
 	}
 	for _, o := range opts {
 		o(r)
 	}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+	r.srv.Config.ConnState = r.connState
+	r.srv.Start()
 	return r
 }
 
@@ -138,7 +166,8 @@ func (r *Registry) Ref(repo string) oci.Reference {
 
 // Client returns an [oci.Client] for this registry: plain HTTP
 // ([oci.WithInsecure]), no retries ([oci.WithRetries](0, 0)), and the
-// registry's own credentials ([WithBasicAuth]) or none ([oci.WithAnonymous]),
+// registry's own credentials ([WithBasicAuth] or [WithTokenAuth], given as
+// [oci.WithBasicAuth]) or none ([oci.WithAnonymous]),
 // configured further by opts. An option in opts for one of these settings
 // (any auth option, WithRetries, WithInsecure) replaces the default; any
 // other invalid or contradictory option panics: opts are the test's own
@@ -193,11 +222,14 @@ func (r *Registry) Requests() []Request {
 	return append([]Request(nil), r.log...)
 }
 
-// ResetRequests empties the request log.
+// ResetRequests empties the request log, and so the counts taken from it
+// ([Registry.CountRequests], [Registry.Pings], [Registry.TokenRequests]),
+// and sets [Registry.Connections] back to 0.
 func (r *Registry) ResetRequests() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.log = nil
+	r.conns.Store(0)
 }
 
 // CountRequests counts logged requests whose method is method ("" for any)
@@ -286,16 +318,31 @@ func (r *Registry) record(q Request) {
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 	q := Request{Method: req.Method, Path: req.URL.Path, Query: req.URL.RawQuery, Authorization: req.Header.Get("Authorization")}
 	cw := &countingWriter{ResponseWriter: w}
+	gaveUp := false // the client left before the answer
 	defer func() {
 		q.Status = cw.status
-		if q.Status == 0 {
+		if q.Status == 0 && !gaveUp {
 			q.Status = http.StatusOK
 		}
 		q.BytesWritten = cw.n
 		r.record(q)
 	}()
 
-	if r.user != "" {
+	if r.latency > 0 && !wait(req.Context(), r.latency) {
+		gaveUp = true
+		return
+	}
+	if req.Method == http.MethodGet && req.URL.Path == "/v2/" {
+		if s := r.currentStall(); s != nil && !s.hold(req.Context()) {
+			gaveUp = true
+			return
+		}
+	}
+	if r.tokenAuth {
+		if strings.HasPrefix(req.URL.Path, "/v2/") && !r.checkToken(cw, req) {
+			return
+		}
+	} else if r.user != "" {
 		u, p, ok := req.BasicAuth()
 		if !ok || u != r.user || p != r.pass {
 			cw.Header().Set("WWW-Authenticate", `Basic realm="ocitest"`)
@@ -324,6 +371,10 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 			r.serveFault(cw, req, f)
 			return
 		}
+	}
+	if r.tokenAuth && req.URL.Path == TokenPath {
+		r.serveToken(cw, req)
+		return
 	}
 	if r.pageSize > 0 && req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/tags/list") {
 		r.serveTagPage(cw, req)
