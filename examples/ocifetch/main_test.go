@@ -302,6 +302,8 @@ func TestRunFailures(t *testing.T) {
 	e := newEnv(t)
 	e.push("1.0.0", map[string]string{"app.yaml": "x\n"})
 	blocker := e.file("not-a-dir", []byte("a file where a directory should be"))
+	// 256 KiB of zeros: a layer of a few hundred bytes that inflates past 4 KiB.
+	e.push("zeros", map[string]string{"zeros.bin": strings.Repeat("\x00", 256<<10)})
 	tests := []struct {
 		name     string
 		args     []string
@@ -316,6 +318,7 @@ func TestRunFailures(t *testing.T) {
 		{"invalid semver range", []string{"--url", e.url(), "--semver", ">=1.0.0 <<2"}, 2, "invalid source"},
 		{"target under a file (refused before any request)", []string{"--url", e.url(), "--tag", "1.0.0", "--out", filepath.Join(blocker, "content")}, 2, "invalid target directory"},
 		{"layer over --max-size", []string{"--url", e.url(), "--tag", "1.0.0", "--max-size", "16"}, 1, "the limit is 16"},
+		{"content over --max-size", []string{"--url", e.url(), "--tag", "zeros", "--max-size", "4KiB"}, 4, "limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
