@@ -256,14 +256,8 @@ func (r *Reconciler) Set(name string, spec Spec) error {
 	if spec.Timeout == 0 {
 		spec.Timeout = DefaultTimeout
 	}
-	if spec.Interval < 0 || spec.Timeout < 0 {
-		return &FetchError{Phase: ErrInvalidSource, URL: spec.Source.URL, Err: fmt.Errorf("spec %q: negative interval or timeout", name)}
-	}
-	p, err := spec.Source.parse()
+	p, err := spec.check()
 	if err != nil {
-		return &FetchError{Phase: ErrInvalidSource, URL: spec.Source.URL, Err: fmt.Errorf("spec %q: %w", name, err)}
-	}
-	if _, err := newTarget(spec.Dir); err != nil {
 		return &FetchError{Phase: ErrInvalidSource, URL: spec.Source.URL, Err: fmt.Errorf("spec %q: %w", name, err)}
 	}
 	stored, _ := r.f.Stored(spec.Dir) // what is there is best effort: the first attempt tells
@@ -308,6 +302,30 @@ func (r *Reconciler) Set(name string, spec Spec) error {
 	}
 	r.poke()
 	return nil
+}
+
+// Validate checks spec as [Reconciler.Set] does, without any request: an
+// invalid one is an error wrapping [ErrInvalidSource]. Callers that apply
+// many specs at once check them all first.
+func (s Spec) Validate() error {
+	if _, err := s.check(); err != nil {
+		return &FetchError{Phase: ErrInvalidSource, URL: s.Source.URL, Err: err}
+	}
+	return nil
+}
+
+func (s Spec) check() (parsed, error) {
+	if s.Interval < 0 || s.Timeout < 0 {
+		return parsed{}, errors.New("negative interval or timeout")
+	}
+	p, err := s.Source.parse()
+	if err != nil {
+		return p, err
+	}
+	if _, err := newTarget(s.Dir); err != nil {
+		return p, err
+	}
+	return p, nil
 }
 
 func readyStatus(s *Status) string {
