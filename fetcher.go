@@ -212,7 +212,7 @@ func (f *Fetcher) Fetch(ctx context.Context, src Source, dir string) (*Artifact,
 	if err := tarball.Recover(t.dir); err != nil {
 		return nil, &FetchError{Phase: ErrStorageFailed, URL: src.URL, Err: fmt.Errorf("removing what an interrupted fetch left: %w", err)}
 	}
-	t.removeStaleRecordTemps()
+	t.removeStaleRecordTemp()
 	return f.fetch(ctx, src, p, t, rec)
 }
 

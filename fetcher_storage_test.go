@@ -153,20 +153,20 @@ func TestFetchRecordNamesItsTree(t *testing.T) {
 }
 
 // TestFetchRemovesStaleTempTrees: what a killed fetch leaves beside dir
-// (temp trees, old trees, record temp files) goes with the next fetch;
-// look-alike names of the user's stay.
+// (its temp tree, an old tree, the record's temp file) goes with the next
+// fetch; look-alike names of the user's stay.
 func TestFetchRemovesStaleTempTrees(t *testing.T) {
 	e := newEnv(t)
 	e.push("app:v1", v1)
 	parent := filepath.Dir(e.dir)
-	for _, n := range []string{".content.tmp-1a2b3c", ".content.old-zz", ".content.tmp-9/sub"} {
+	for _, n := range []string{".content.ocisource-tmp", ".content.ocisource-old/sub"} {
 		writeTree(t, filepath.Join(parent, n), map[string]string{"f": "leftover"})
 	}
-	writeTree(t, parent, map[string]string{".content.ocisource.json.tmp-123": "{", ".content.tmp-NOT.ours": "user", "content.tmp-x": "user"})
+	writeTree(t, parent, map[string]string{".content.ocisource.json.tmp": "{", ".content.tmp-user": "user", "content.ocisource-tmp": "user"})
 	if _, err := e.f.Fetch(e.ctx, e.src(ocisource.Ref{Tag: "v1"}), e.dir); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{".content.ocisource.json", ".content.ocisource.lock", ".content.tmp-NOT.ours", "content", "content.tmp-x"}
+	want := []string{".content.ocisource.json", ".content.ocisource.lock", ".content.tmp-user", "content", "content.ocisource-tmp"}
 	if diff := cmp.Diff(want, siblings(t, e.dir)); diff != "" {
 		t.Errorf("beside dir (-want +got):\n%s", diff)
 	}

@@ -143,19 +143,24 @@ func (t *target) readRecord() (*record, error) {
 	return &r, nil
 }
 
-// writeRecord replaces the record atomically: a new temporary file (created
-// exclusively, so never through a planted link), synced, renamed over it.
+// writeRecord replaces the record atomically: the record's fixed temporary
+// name (".tmp" added; whatever a crash left there is removed first, a link
+// included, never followed) is created exclusively, written, synced and
+// renamed over it. The name is fixed so that removing a crash's leftover
+// never lists the parent; writes are serialised by the lock.
 func (t *target) writeRecord(r *record) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	dir, base := filepath.Split(t.record)
-	f, err := os.CreateTemp(dir, base+".tmp-*")
+	tmp := t.record + ".tmp"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
 	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
@@ -172,20 +177,12 @@ func (t *target) writeRecord(r *record) error {
 	return err
 }
 
-// removeStaleRecordTemps removes temporary record files a crash left.
-func (t *target) removeStaleRecordTemps() {
-	dir, base := filepath.Split(t.record)
-	matches, _ := filepath.Glob(filepath.Join(dir, globEscape(base)+".tmp-*"))
-	for _, m := range matches {
-		if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() {
-			_ = os.Remove(m)
-		}
+// removeStaleRecordTemp removes the temporary record a crash left.
+func (t *target) removeStaleRecordTemp() {
+	tmp := t.record + ".tmp"
+	if fi, err := os.Lstat(tmp); err == nil && !fi.IsDir() {
+		_ = os.Remove(tmp)
 	}
-}
-
-func globEscape(s string) string {
-	r := strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
-	return r.Replace(s)
 }
 
 // checkOwned decides whether Fetch may write into t.dir: it may if the

@@ -62,13 +62,37 @@ func replaceDir(tmp, dst string, sync bool) error {
 	return syncParent(parent, sync)
 }
 
-// renameAside replaces dst by tmp with two renames: dst to a fresh
-// ".<base>.old-*" name, tmp to dst, then removes the old tree. If the
-// second rename fails, dst is renamed back.
-func renameAside(tmp, dst string) error {
+// swapNames returns the fixed names of the new tree beside dst and of the
+// old one set aside by renameAside. They are fixed, not random, so that
+// removing what a crash left costs two removals, never a listing of the
+// parent (which holds the directories of every other source of a
+// controller): concurrent extractions into one dst are the caller's to
+// serialise anyway.
+func swapNames(dst string) (tmp, old string) {
 	parent, base := filepath.Split(dst)
-	old, err := uniqueName(parent, "."+base+".old-")
-	if err != nil {
+	return filepath.Join(parent, "."+base+tmpSuffix), filepath.Join(parent, "."+base+oldSuffix)
+}
+
+const (
+	tmpSuffix = ".ocisource-tmp"
+	oldSuffix = ".ocisource-old"
+)
+
+// freshDir creates the directory name after removing whatever a crash left
+// there (a symbolic link planted there is removed, never followed).
+func freshDir(name string, perm fs.FileMode) error {
+	if err := os.RemoveAll(name); err != nil {
+		return err
+	}
+	return os.Mkdir(name, perm)
+}
+
+// renameAside replaces dst by tmp with two renames: dst to its fixed
+// ".<base>.ocisource-old" name, tmp to dst, then removes the old tree. If
+// the second rename fails, dst is renamed back.
+func renameAside(tmp, dst string) error {
+	_, old := swapNames(dst)
+	if err := os.RemoveAll(old); err != nil {
 		return err
 	}
 	if err := os.Rename(dst, old); err != nil {

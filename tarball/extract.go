@@ -38,10 +38,10 @@ type Stats struct {
 // and checked. How depends on [LayoutOf] dir:
 //
 //   - [LayoutSwap] (dir is not a mount point): the new tree is built beside
-//     dir (".<base>.tmp-<random>"). On Linux it is exchanged with dir in one
+//     dir (".<base>.ocisource-tmp"). On Linux it is exchanged with dir in one
 //     renameat2(RENAME_EXCHANGE), so a reader of dir sees the old tree or
 //     the new one, never neither nor a mix. Elsewhere, or on file systems
-//     without it, the old dir is first renamed aside (".<base>.old-<random>")
+//     without it, the old dir is first renamed aside (".<base>.ocisource-old")
 //     and the new tree renamed into place, so for an instant dir does not
 //     exist; if the second rename fails the old tree is put back.
 //   - [LayoutLinked] (dir is a mount point, or already in that layout): the
@@ -138,7 +138,7 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 	if err != nil {
 		return nil, fmt.Errorf("tarball: extract to %q: %w", dir, err)
 	}
-	parent, base := filepath.Split(abs)
+	_, base := filepath.Split(abs)
 	if base == "" || base == "." || base == ".." {
 		return nil, fmt.Errorf("tarball: %w: cannot replace %q", ErrInvalidOption, abs)
 	}
@@ -161,7 +161,8 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 	if layout == LayoutLinked {
 		tmp, err = mkdirUnique(abs, versionPrefix, 0o755)
 	} else {
-		tmp, err = mkdirUnique(parent, "."+base+".tmp-", 0o755)
+		tmp, _ = swapNames(abs)
+		err = freshDir(tmp, 0o755)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tarball: extract to %q: %w", abs, err)

@@ -223,10 +223,11 @@ func readNames(dir string) ([]string, error) {
 
 // Recover removes what an interrupted [Extract] into dir left behind (on a
 // crash, a kill, or a failure to remove an old tree): the temporary trees
-// beside dir (LayoutSwap) or the unused versions and half-made links inside
-// it (LayoutLinked, whose top-level links it also brings in line with the
-// current version). It removes only names Extract makes, with their random
-// suffix. It must not run while an Extract into dir is in progress: the
+// beside dir (LayoutSwap: ".<base>.ocisource-tmp" and ".<base>.ocisource-old",
+// two removals, the parent is never listed) or the unused versions and
+// half-made links inside it (LayoutLinked, whose top-level links it also
+// brings in line with the current version). It removes only names Extract
+// makes. It must not run while an Extract into dir is in progress: the
 // caller serialises them (the root package holds a lock on dir).
 func Recover(dir string) error {
 	abs, err := filepath.Abs(dir)
@@ -251,12 +252,9 @@ func Recover(dir string) error {
 		}
 		return tidyLinked(abs, filepath.Base(cur), false)
 	}
-	parent, base := filepath.Split(abs)
-	tmpPrefix, oldPrefix := "."+base+".tmp-", "."+base+".old-"
-	return removeStale(parent, func(n string) bool {
-		return strings.HasPrefix(n, tmpPrefix) && isRandomSuffix(n[len(tmpPrefix):]) ||
-			strings.HasPrefix(n, oldPrefix) && isRandomSuffix(n[len(oldPrefix):])
-	})
+	// Two fixed names: no listing of the parent, whatever it holds.
+	tmp, old := swapNames(abs)
+	return errors.Join(os.RemoveAll(tmp), os.RemoveAll(old))
 }
 
 func removeStale(dir string, stale func(string) bool) error {

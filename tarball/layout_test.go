@@ -211,7 +211,7 @@ func TestRecover(t *testing.T) {
 		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v1")), dir); err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range []string{".app.tmp-abc123", ".app.old-0z", ".app.tmp-x/", ".app.tmp-ABC", ".other.tmp-abc", "app.tmp-abc", ".app.tmp-abc.d"} {
+		for _, n := range []string{".app.ocisource-tmp", ".app.ocisource-old", ".app.tmp-abc", ".other.ocisource-tmp", "app.ocisource-tmp"} {
 			if err := os.MkdirAll(filepath.Join(base, n, "sub"), 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -219,9 +219,22 @@ func TestRecover(t *testing.T) {
 		if err := tarball.Recover(dir); err != nil {
 			t.Fatal(err)
 		}
-		want := []string{".app.tmp-ABC", ".app.tmp-abc.d", ".other.tmp-abc", "app", "app.tmp-abc"}
+		want := []string{".app.tmp-abc", ".other.ocisource-tmp", "app", "app.ocisource-tmp"}
 		if diff := cmp.Diff(want, dirNames(t, base)); diff != "" {
 			t.Errorf("after Recover (-want +got):\n%s", diff)
+		}
+		// A link planted at the temporary name is removed, not followed.
+		victim := filepath.Join(base, "victim")
+		os.Mkdir(victim, 0o755)
+		os.WriteFile(filepath.Join(victim, "keep"), []byte("x"), 0o644)
+		if err := os.Symlink(victim, filepath.Join(base, ".app.ocisource-tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v2")), dir); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(victim, "keep")); err != nil {
+			t.Errorf("the link's target lost its file: %v", err)
 		}
 	})
 	t.Run("linked", func(t *testing.T) {

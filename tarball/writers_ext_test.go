@@ -169,7 +169,7 @@ func TestExtractWriterFailure(t *testing.T) {
 					if s.Entries != dirEntry || planted == nil {
 						return
 					}
-					tmps, _ := filepath.Glob(filepath.Join(base, ".target.tmp-*"))
+					tmps, _ := filepath.Glob(filepath.Join(base, ".target.ocisource-*"))
 					if len(tmps) != 1 {
 						planted = fmt.Errorf("temporary directories: %q", tmps)
 						return

@@ -279,7 +279,7 @@ func tempTrees(t *testing.T, parent string) []string {
 	}
 	var out []string
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".content.tmp-") || strings.HasPrefix(e.Name(), ".content.old-") {
+		if strings.HasPrefix(e.Name(), ".content.ocisource-") {
 			out = append(out, e.Name())
 		}
 	}
