@@ -4,7 +4,7 @@
 #                required: OCISOURCE_INTEGRATION=1) + a short fuzz of every target
 #   make lint    gofmt, go vet, staticcheck
 #   make fuzz    a longer fuzz of every target (FUZZTIME=60s each)
-#   make bench   the fetch benchmark (BENCH_FLAGS=...)
+#   make bench   the fetch benchmark (BENCH_FLAGS=...), then the fleet one (FLEET_FLAGS=...)
 #   make tools   install the test tools into .cache/bin (skipped when present at the pinned version)
 #
 # Tools are built from source with `go install pkg@version`, which ignores this
@@ -95,8 +95,13 @@ fuzz-short:
 fuzz:
 	$(call fuzz_all,$(FUZZTIME))
 
+# The single-fetch benchmark, then the fleet one (FLEET_FLAGS, e.g.
+# FLEET_FLAGS='-fleet 10000').
+FLEET_FLAGS ?= -fleet 1000
+
 bench:
 	$(GO) run ./internal/bench $(BENCH_FLAGS)
+	$(GO) run ./internal/bench $(FLEET_FLAGS)
 
 # install_tool name,module,package,version: `go install` into TOOLS_DIR unless
 # the binary there already records that module at that version (go version -m).

@@ -31,6 +31,7 @@ type Fetcher struct {
 	progress         func(Progress)
 	extractOpts      []tarball.Option
 	extractSettings  string
+	sync             bool // the extract options fsync: so is the record
 	logger           *slog.Logger
 	maxLayerSize     int64
 	replaceUnmanaged bool
@@ -55,6 +56,8 @@ func NewFetcher(opts ...Option) (*Fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Adding WithSync(true) changes nothing if the options already sync.
+	synced, _ := tarball.Settings(append(o.extractOpts[:len(o.extractOpts):len(o.extractOpts)], tarball.WithSync(true))...)
 	if o.client == nil {
 		c, err := oci.NewClient()
 		if err != nil {
@@ -62,7 +65,7 @@ func NewFetcher(opts ...Option) (*Fetcher, error) {
 		}
 		o.client = c
 	}
-	return &Fetcher{client: o.client, progress: o.progress, extractOpts: o.extractOpts, extractSettings: settings,
+	return &Fetcher{client: o.client, progress: o.progress, extractOpts: o.extractOpts, extractSettings: settings, sync: synced == settings,
 		logger: o.logger, maxLayerSize: o.maxLayerSize, replaceUnmanaged: o.replaceUnmanaged}, nil
 }
 
@@ -245,7 +248,11 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, re
 
 	// Resolve once.
 	f.emit(ctx, Progress{Phase: PhaseResolve})
-	ref, err := f.resolve(ctx, src, p)
+	// With no record of these settings a cache hit is impossible: resolve
+	// with a GET of the manifest by tag, which also gives the manifest (one
+	// request less); else a HEAD, which is all an unchanged artifact costs.
+	likelyHit := rec != nil && rec.Settings == settings
+	ref, m, err := f.resolve(ctx, src, p, !likelyHit)
 	if err != nil {
 		return fail(ErrFetchFailed, "", err)
 	}
@@ -279,9 +286,10 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, re
 	}
 
 	// Pull by digest.
-	m, err := f.client.Manifest(ctx, ref)
-	if err != nil {
-		return fail(ErrFetchFailed, revision, err)
+	if m == nil {
+		if m, err = f.client.Manifest(ctx, ref); err != nil {
+			return fail(ErrFetchFailed, revision, err)
+		}
 	}
 	layer, err := selectLayer(m, src.Layer.MediaType)
 	if err != nil {
@@ -317,31 +325,41 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, re
 	return a, nil
 }
 
-// resolve turns src's reference into a digest-pinned one.
-func (f *Fetcher) resolve(ctx context.Context, src Source, p parsed) (oci.Reference, error) {
+// resolve turns src's reference into a digest-pinned one. With getManifest
+// a tag is resolved by fetching its manifest, which is returned too (its
+// digest is computed from the bytes received, so what is verified and
+// pulled is exactly that manifest).
+func (f *Fetcher) resolve(ctx context.Context, src Source, p parsed, getManifest bool) (oci.Reference, *oci.Manifest, error) {
 	ref := p.repo
 	if ref.Digest != "" {
-		return ref, nil
+		return ref, nil, nil
 	}
 	tag := src.Ref.Tag
 	if p.semver != nil {
 		tags, err := f.client.Tags(ctx, ref)
 		if err != nil {
-			return ref, err
+			return ref, nil, err
 		}
 		if tag, err = p.semver.Select(tags); err != nil {
-			return ref, err
+			return ref, nil, err
 		}
 	}
 	if tag == "" {
 		tag = "latest"
 	}
 	ref = ref.WithTag(tag)
+	if getManifest {
+		m, err := f.client.Manifest(ctx, ref)
+		if err != nil {
+			return ref, nil, err
+		}
+		return ref.WithDigest(m.Descriptor.Digest), m, nil
+	}
 	desc, err := f.client.Resolve(ctx, ref)
 	if err != nil {
-		return ref, err
+		return ref, nil, err
 	}
-	return ref.WithDigest(desc.Digest), nil
+	return ref.WithDigest(desc.Digest), nil, nil
 }
 
 // verifyPhase files an error of the verify step: signatures that could not
@@ -378,7 +396,7 @@ func (f *Fetcher) pull(ctx context.Context, ref oci.Reference, layer oci.Descrip
 		}
 		r := &record{Artifact: *a, Settings: settings, Tree: id}
 		r.Stats = last
-		return t.writeRecord(r)
+		return t.writeRecord(r, f.sync)
 	}))
 	var stats *tarball.Stats
 	if p.op == LayerCopy {

@@ -523,3 +523,26 @@ func mustClient(t *testing.T) *oci.Client {
 	}
 	return c
 }
+
+// TestFetchTornRecord: a record a power loss left empty or torn still marks
+// the directory as ours, matches nothing, and is replaced by the next fetch.
+func TestFetchTornRecord(t *testing.T) {
+	e := newEnv(t)
+	e.push("app:v1", v1)
+	if _, err := e.f.Fetch(e.ctx, e.src(ocisource.Ref{Tag: "v1"}), e.dir); err != nil {
+		t.Fatal(err)
+	}
+	rec := filepath.Join(filepath.Dir(e.dir), ".content.ocisource.json")
+	for _, torn := range []string{"", `{"revision": "v1@sha`} {
+		if err := os.WriteFile(rec, []byte(torn), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		a, err := e.f.Fetch(e.ctx, e.src(ocisource.Ref{Tag: "v1"}), e.dir)
+		if err != nil || a.FromCache {
+			t.Fatalf("record %q: FromCache %v, %v; want a fresh fetch", torn, a != nil && a.FromCache, err)
+		}
+		if got := readRecord(t, e.dir); got["revision"] != a.Revision {
+			t.Errorf("record after the fetch = %v", got)
+		}
+	}
+}

@@ -138,7 +138,10 @@ func (t *target) readRecord() (*record, error) {
 	}
 	var r record
 	if err := json.Unmarshal(b, &r); err != nil || r.Revision == "" {
-		return nil, fmt.Errorf("fetch record %s is not one a fetch wrote (%v): remove it, and the directory if it is not yours", t.record, err)
+		// A regular file at our record's name is ours, even when a power
+		// loss left it empty or torn: the directory stays ours, and this
+		// record matches nothing, so the next fetch downloads again.
+		return &record{}, nil
 	}
 	return &r, nil
 }
@@ -148,7 +151,11 @@ func (t *target) readRecord() (*record, error) {
 // included, never followed) is created exclusively, written, synced and
 // renamed over it. The name is fixed so that removing a crash's leftover
 // never lists the parent; writes are serialised by the lock.
-func (t *target) writeRecord(r *record) error {
+//
+// The record is fsynced only with sync (tarball.WithSync in the extract
+// options): without it the tree is not synced either, and a record that a
+// power loss tears or loses only costs a download.
+func (t *target) writeRecord(r *record, sync bool) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -162,7 +169,7 @@ func (t *target) writeRecord(r *record) error {
 		return err
 	}
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

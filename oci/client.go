@@ -72,8 +72,11 @@ func NewClient(opts ...Option) (*Client, error) {
 		if o.proxy != nil {
 			t.Proxy = o.proxy
 		}
-		// Large reads from one registry connection are the hot path.
-		t.ReadBufferSize = 256 << 10
+		// Large reads from one registry connection are the hot path, but a
+		// read larger than the buffer bypasses it (the extractor reads in
+		// 256 KiB), and a fleet keeps dozens of connections open: 32 KiB
+		// each is enough for headers and small documents.
+		t.ReadBufferSize = 32 << 10
 		// A shared client serves many workers at once: keep enough idle
 		// connections per registry for all of them, or each burst dials
 		// anew. The per-host cap bounds the total; IdleConnTimeout closes

@@ -184,7 +184,6 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 		tmp:    tmp,
 		root:   &node{kind: kindDir},
 		now:    time.Now(),
-		buf:    copyPool.get(),
 		linked: layout == LayoutLinked,
 		w:      startWriters(wctx, cancel, writerCount(), o.sync),
 	}
@@ -193,7 +192,9 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ...Option) (*Sta
 	defer func() {
 		x.w.wait()
 		x.w.releaseAll()
-		copyPool.put(x.buf)
+		if x.buf != nil {
+			copyPool.put(x.buf)
+		}
 	}()
 	err = x.run(r)
 	if werr := x.w.wait(); werr != nil && (err == nil || ctx.Err() == nil && errors.Is(err, context.Canceled)) {
@@ -359,7 +360,9 @@ func (x *extractor) run(r io.Reader) error {
 			if m.zeros < 512 {
 				return invalid("truncated: the end-of-archive marker is missing")
 			}
-			return drainTrailer(m, x.buf)
+			buf := queuePool.get()
+			defer queuePool.put(buf)
+			return drainTrailer(m, buf)
 		}
 		if err != nil {
 			err = x.streamErr(err)
@@ -796,6 +799,11 @@ func (x *extractor) copyData(tr io.Reader, w io.Writer, size int64) error {
 		}
 	}
 	discard := w == io.Discard
+	if x.buf == nil {
+		// Only large files and left-out data come here: a layer of small
+		// files never takes the 1 MiB buffer.
+		x.buf = copyPool.get()
+	}
 	var written int64
 	for {
 		n, rerr := readFull(tr, x.buf)

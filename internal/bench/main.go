@@ -88,7 +88,24 @@ func main() {
 	flag.IntVar(&cfg.warmup, "warmup", 1, "untimed rounds (each stage and one fetch) before the timed ones")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory")
 	flag.StringVar(&cfg.cpuprofile, "cpuprofile", "", "after the timed runs, profile -runs more fetches (and nothing else) into this file")
+	var fc fleetConfig
+	flag.IntVar(&fc.sources, "fleet", 0, "run the fleet benchmark with this many sources instead of the single fetch (make bench runs both)")
+	flag.IntVar(&fc.workers, "workers", 32, "fleet: workers")
+	flag.DurationVar(&fc.latency, "latency", 5*time.Millisecond, "fleet: latency the registry adds to each request")
+	flag.DurationVar(&fc.stall, "stall", 8*time.Second, "fleet: how long the sick registry's ping stalls")
 	flag.Parse()
+	if fc.sources > 0 {
+		fc.dir = cfg.dir
+		if fc.workers < 1 || fc.latency < 0 || fc.stall <= 0 {
+			fmt.Fprintln(os.Stderr, "bench: -workers must be at least 1, -latency at least 0, -stall positive")
+			os.Exit(2)
+		}
+		if err := runFleet(context.Background(), fc, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected arguments %q\n", flag.Args())
 		os.Exit(2)

@@ -1,0 +1,429 @@
+package main
+
+// The fleet mode of PERFORMANCE.md ("Many sources"), run by `make bench`
+// after the single-fetch benchmark, or alone with -fleet N:
+//
+//  1. an in-memory ocitest registry with token auth and a per-request
+//     latency (-latency, 5ms) holds N repositories (-fleet, 1,000), each a
+//     ~2 KB Flux-layout artifact tagged 1.0.0;
+//  2. side by side, rounds of N semver sources (">=1.0.0") fetched by W
+//     workers (-workers, 32): ours, one shared client behind a Reconciler,
+//     and a baseline that builds a fresh client and Fetcher per reconcile,
+//     the way Flux's source-controller does. Rounds: cold (every source
+//     fetched once), warm (nothing changed), 50 changed (a new 1.0.1 in 50
+//     repositories);
+//  3. a second registry whose /v2/ ping stalls 8 s, with one fetch to it in
+//     flight while 100 fetches run against the healthy one on the same
+//     client, against the same 100 fetches without it.
+//
+// It prints per round: wall, requests by kind, pings, tokens, TCP
+// connections, peak RSS and bytes allocated per fetch, and a verdict
+// against the targets. Allocation and RSS are the whole process's,
+// registry included, so they overstate what the SDK itself costs.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ocisource/ocisource"
+	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/ocitest"
+)
+
+type fleetConfig struct {
+	sources, workers int
+	latency, stall   time.Duration
+	dir              string
+}
+
+// Targets of PERFORMANCE.md for the fleet.
+const (
+	targetColdSpeedup    = 3.0
+	targetStallOverhead  = 1.10
+	targetFleetRSS       = 64 << 20
+	targetAllocPerFetch  = 64 << 10
+	fleetUser, fleetPass = "bench", "bench-secret"
+)
+
+type fleetRound struct {
+	name, mode    string
+	wall          time.Duration
+	kinds         map[string]int
+	pings, tokens int
+	conns         int
+	peakRSS       int64
+	peakHeap      int64
+	allocPerFetch int64
+	failures      int
+}
+
+func runFleet(ctx context.Context, fc fleetConfig, out io.Writer) error {
+	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
+	work, err := os.MkdirTemp(fc.dir, "ocisource-fleet-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	reg := ocitest.New(ocitest.WithTokenAuth(fleetUser, fleetPass), ocitest.WithLatency(fc.latency))
+	defer reg.Close()
+	repos := make([]string, fc.sources)
+	for i := range repos {
+		repos[i] = fmt.Sprintf("fleet/src%05d", i)
+	}
+	p("fleet: %d sources, %d workers, %v latency, token auth, in-memory registry; pushing...\n", fc.sources, fc.workers, fc.latency)
+	if err := parallel(fc.workers, len(repos), func(i int) error {
+		_, err := reg.PushFiles(ctx, repos[i]+":1.0.0", fleetFiles(i, "1.0.0"))
+		return err
+	}); err != nil {
+		return err
+	}
+
+	ours, err := newFleetOurs(reg, fc, repos, filepath.Join(work, "ours"))
+	if err != nil {
+		return err
+	}
+	defer ours.stop()
+	base := &fleetBaseline{reg: reg, fc: fc, repos: repos, dir: filepath.Join(work, "baseline")}
+
+	var rounds []fleetRound
+	measureRound := func(name, mode string, fn func() int) {
+		reg.ResetRequests()
+		settle()
+		s := startSampler(sampleInterval)
+		start := time.Now()
+		failures := fn()
+		wall := time.Since(start)
+		m := s.stop()
+		rounds = append(rounds, fleetRound{
+			name: name, mode: mode, wall: wall, kinds: kindsOf(reg.Requests()),
+			pings: reg.Pings(), tokens: reg.TokenRequests(), conns: reg.Connections(),
+			peakRSS: m.peakRSS, peakHeap: m.peakHeap, allocPerFetch: m.allocated / int64(fc.sources), failures: failures,
+		})
+	}
+	// Interleaved, so drift affects both alike.
+	measureRound("cold", "baseline", base.round)
+	measureRound("cold", "ours", ours.round)
+	measureRound("warm", "baseline", base.round)
+	measureRound("warm", "ours", ours.round)
+	changed := min(50, len(repos))
+	if err := parallel(fc.workers, changed, func(i int) error {
+		_, err := reg.PushFiles(ctx, repos[i*len(repos)/changed]+":1.0.1", fleetFiles(i, "1.0.1"))
+		return err
+	}); err != nil {
+		return err
+	}
+	measureRound(fmt.Sprintf("%d changed", changed), "baseline", base.round)
+	measureRound(fmt.Sprintf("%d changed", changed), "ours", ours.round)
+
+	p("\n%-10s %-9s %8s %6s %6s %6s %6s %9s %9s %11s %s\n", "round", "client", "wall", "reqs", "pings", "tokens", "conns", "peak RSS", "peak heap", "alloc/fetch", "requests by kind")
+	for _, r := range rounds {
+		total := 0
+		for _, n := range r.kinds {
+			total += n
+		}
+		fail := ""
+		if r.failures > 0 {
+			fail = fmt.Sprintf("  FAILED %d", r.failures)
+		}
+		p("%-10s %-9s %8s %6d %6d %6d %6d %8.1fM %8.1fM %10.1fK %s%s\n", r.name, r.mode, round(r.wall), total, r.pings, r.tokens, r.conns,
+			float64(r.peakRSS)/(1<<20), float64(r.peakHeap)/(1<<20), float64(r.allocPerFetch)/1024, kindLine(r.kinds), fail)
+	}
+
+	stall, err := sickRegistry(ctx, reg, fc, work)
+	if err != nil {
+		return err
+	}
+	p("\nsick registry: 100 fetches from the healthy registry took %s with a fetch stalled %v in its ping on the same client, %s without (%.2fx)\n",
+		round(stall.with), fc.stall, round(stall.without), stall.ratio())
+
+	// Verdict.
+	find := func(name, mode string) fleetRound {
+		for _, r := range rounds {
+			if r.name == name && r.mode == mode {
+				return r
+			}
+		}
+		return fleetRound{}
+	}
+	coldB, coldO, warmO := find("cold", "baseline"), find("cold", "ours"), find("warm", "ours")
+	speedup := coldB.wall.Seconds() / coldO.wall.Seconds()
+	warmReqs := 0
+	for _, n := range warmO.kinds {
+		warmReqs += n
+	}
+	peak := int64(0)
+	for _, r := range rounds {
+		if r.mode == "ours" {
+			peak = max(peak, r.peakRSS)
+		}
+	}
+	p("\ntargets (PERFORMANCE.md, fleet):\n")
+	p("  cold round %.1fx faster than a fresh client per reconcile (target >= %.0fx)%s\n", speedup, targetColdSpeedup, missed(speedup >= targetColdSpeedup))
+	p("  warm round %d requests for %d semver sources (target exactly 2 each)%s\n", warmReqs, fc.sources, missed(warmReqs == 2*fc.sources))
+	p("  %d ping(s) to the registry in the cold round (target 1)%s\n", coldO.pings, missed(coldO.pings == 1))
+	p("  stalled registry adds %.0f%% to the others (target <= %.0f%%)%s\n", (stall.ratio()-1)*100, (targetStallOverhead-1)*100, missed(stall.ratio() <= targetStallOverhead))
+	p("  peak RSS %.1f MiB (target < %d MiB, registry included)%s\n", float64(peak)/(1<<20), targetFleetRSS>>20, missed(peak < targetFleetRSS))
+	p("  %.1f KiB allocated per fetch in the cold round (target <= %d KiB, registry included)%s\n", float64(coldO.allocPerFetch)/1024, targetAllocPerFetch>>10, missed(coldO.allocPerFetch <= targetAllocPerFetch))
+	for _, r := range rounds {
+		if r.failures > 0 {
+			return fmt.Errorf("%d fetches failed in the %s round (%s)", r.failures, r.name, r.mode)
+		}
+	}
+	return nil
+}
+
+func fleetFiles(i int, version string) map[string]string {
+	body := fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: src%05d\n  labels: {version: %q}\ndata:\n", i, version)
+	for len(body) < 2000 {
+		body += fmt.Sprintf("  key%04d: value-%d-%s\n", len(body), i, version)
+	}
+	return map[string]string{"configmap.yaml": body}
+}
+
+// fleetOurs is one shared client behind a Reconciler.
+type fleetOurs struct {
+	rec    *ocisource.Reconciler
+	cancel context.CancelFunc
+	done   chan struct{}
+	names  []string
+	// attempts counts finished attempts; failed the failed ones.
+	attempts, failed atomic.Int64
+	wake             chan struct{}
+}
+
+func newFleetOurs(reg *ocitest.Registry, fc fleetConfig, repos []string, dir string) (*fleetOurs, error) {
+	client, err := oci.NewClient(oci.WithInsecure(), oci.WithBasicAuth(fleetUser, fleetPass))
+	if err != nil {
+		return nil, err
+	}
+	f, err := ocisource.NewFetcher(ocisource.WithClient(client))
+	if err != nil {
+		return nil, err
+	}
+	o := &fleetOurs{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	rec, err := ocisource.NewReconciler(f, ocisource.WithWorkers(fc.workers), ocisource.WithJitter(0),
+		ocisource.WithObserver(func(ob ocisource.Observation) {
+			if ob.Reason != ocisource.ReasonSucceeded {
+				o.failed.Add(1)
+			}
+			o.attempts.Add(1)
+			select {
+			case o.wake <- struct{}{}:
+			default:
+			}
+		}))
+	if err != nil {
+		return nil, err
+	}
+	o.rec = rec
+	for i, repo := range repos {
+		name := fmt.Sprintf("src%05d", i)
+		o.names = append(o.names, name)
+		spec := ocisource.Spec{Source: ocisource.Source{URL: reg.URL(repo), Ref: ocisource.Ref{SemVer: ">=1.0.0"}},
+			Dir: filepath.Join(dir, name), Interval: 24 * time.Hour, Timeout: 2 * time.Minute}
+		if err := rec.Set(name, spec); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// round runs one round: the first starts the Reconciler (every spec is
+// due), the later ones trigger every spec. It returns the failures.
+func (o *fleetOurs) round() int {
+	want := o.attempts.Load() + int64(len(o.names))
+	failedBefore := o.failed.Load()
+	if o.cancel == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		o.cancel = cancel
+		go func() { o.rec.Run(ctx); close(o.done) }()
+	} else {
+		for _, n := range o.names {
+			o.rec.Trigger(n)
+		}
+	}
+	for o.attempts.Load() < want {
+		<-o.wake
+	}
+	return int(o.failed.Load() - failedBefore)
+}
+
+func (o *fleetOurs) stop() {
+	if o.cancel != nil {
+		o.cancel()
+		<-o.done
+	}
+}
+
+// fleetBaseline builds a fresh client and Fetcher for every reconcile.
+type fleetBaseline struct {
+	reg   *ocitest.Registry
+	fc    fleetConfig
+	repos []string
+	dir   string
+}
+
+func (b *fleetBaseline) round() int {
+	var failed atomic.Int64
+	_ = parallel(b.fc.workers, len(b.repos), func(i int) error {
+		// Its own connections, closed when done: a client per reconcile
+		// that left them open would hold a thousand idle connections.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		defer t.CloseIdleConnections()
+		client, err := oci.NewClient(oci.WithInsecure(), oci.WithBasicAuth(fleetUser, fleetPass), oci.WithTransport(t))
+		if err == nil {
+			var f *ocisource.Fetcher
+			if f, err = ocisource.NewFetcher(ocisource.WithClient(client)); err == nil {
+				src := ocisource.Source{URL: b.reg.URL(b.repos[i]), Ref: ocisource.Ref{SemVer: ">=1.0.0"}}
+				_, err = f.Fetch(context.Background(), src, filepath.Join(b.dir, fmt.Sprintf("src%05d", i)))
+			}
+		}
+		if err != nil {
+			failed.Add(1)
+		}
+		return nil
+	})
+	return int(failed.Load())
+}
+
+type stallResult struct{ with, without time.Duration }
+
+func (s stallResult) ratio() float64 { return s.with.Seconds() / s.without.Seconds() }
+
+// sickRegistry times 100 fetches of new sources from the healthy registry
+// on one client, without and then with a fetch from a registry whose ping
+// stalls in flight.
+func sickRegistry(ctx context.Context, healthy *ocitest.Registry, fc fleetConfig, work string) (stallResult, error) {
+	sick := ocitest.New(ocitest.WithTokenAuth(fleetUser, fleetPass))
+	defer sick.Close()
+	if _, err := sick.PushFiles(ctx, "sick:1.0.0", fleetFiles(0, "1.0.0")); err != nil {
+		return stallResult{}, err
+	}
+	const n = 100
+	for _, set := range []string{"a", "b"} {
+		if err := parallel(fc.workers, n, func(i int) error {
+			_, err := healthy.PushFiles(ctx, fmt.Sprintf("stall%s/src%03d:1.0.0", set, i), fleetFiles(i, "1.0.0"))
+			return err
+		}); err != nil {
+			return stallResult{}, err
+		}
+	}
+	client, err := oci.NewClient(oci.WithInsecure(), oci.WithBasicAuth(fleetUser, fleetPass))
+	if err != nil {
+		return stallResult{}, err
+	}
+	f, err := ocisource.NewFetcher(ocisource.WithClient(client))
+	if err != nil {
+		return stallResult{}, err
+	}
+	batch := func(set string) (time.Duration, error) {
+		start := time.Now()
+		var firstErr error
+		var mu sync.Mutex
+		_ = parallel(fc.workers, n, func(i int) error {
+			src := ocisource.Source{URL: healthy.URL(fmt.Sprintf("stall%s/src%03d", set, i)), Ref: ocisource.Ref{SemVer: ">=1.0.0"}}
+			if _, err := f.Fetch(ctx, src, filepath.Join(work, "stall", set, fmt.Sprint(i))); err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+			}
+			return nil
+		})
+		return time.Since(start), firstErr
+	}
+	var r stallResult
+	if r.without, err = batch("a"); err != nil {
+		return r, err
+	}
+	stall := sick.StallPing(fc.stall)
+	defer stall.Release()
+	stalled := make(chan error, 1)
+	go func() {
+		_, err := f.Fetch(ctx, ocisource.Source{URL: sick.URL("sick"), Ref: ocisource.Ref{Tag: "1.0.0"}}, filepath.Join(work, "stall", "sick"))
+		stalled <- err
+	}()
+	select {
+	case <-stall.Holding():
+	case <-time.After(10 * time.Second):
+		return r, fmt.Errorf("the sick registry's ping was never reached")
+	}
+	if r.with, err = batch("b"); err != nil {
+		return r, err
+	}
+	if stall.Held() == 0 {
+		return r, fmt.Errorf("the stall ended before the healthy fetches did: raise -stall")
+	}
+	stall.Release()
+	if err := <-stalled; err != nil {
+		return r, fmt.Errorf("the stalled fetch: %w", err)
+	}
+	return r, nil
+}
+
+// parallel runs fn(0..n-1) on w goroutines and returns the first error.
+func parallel(w, n int, fn func(int) error) error {
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(i); err != nil {
+					once.Do(func() { firstErr = err })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// kindsOf sorts a request log into kinds.
+func kindsOf(reqs []ocitest.Request) map[string]int {
+	out := map[string]int{}
+	for _, r := range reqs {
+		var kind string
+		switch {
+		case r.Path == "/v2/":
+			kind = "ping"
+		case r.Path == ocitest.TokenPath:
+			kind = "token"
+		case strings.Contains(r.Path, "/tags/list"):
+			kind = "tags"
+		case strings.Contains(r.Path, "/manifests/"):
+			kind = r.Method + " manifest"
+		case strings.Contains(r.Path, "/blobs/"):
+			kind = r.Method + " blob"
+		default:
+			kind = r.Method + " other"
+		}
+		out[kind]++
+	}
+	return out
+}
+
+func kindLine(kinds map[string]int) string {
+	var parts []string
+	for k, n := range kinds {
+		parts = append(parts, fmt.Sprintf("%s %d", k, n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
