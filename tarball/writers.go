@@ -61,6 +61,8 @@ const (
 	// bufChunkSize and queueChunks size the buffers of queued data.
 	bufChunkSize = 32 << 10
 	queueChunks  = 256
+	// queueDepth is how many jobs wait for one writer.
+	queueDepth = 32
 )
 
 // writerCount is the number of writer goroutines: one per CPU the process
@@ -118,8 +120,10 @@ func startWriters(ctx context.Context, cancel context.CancelFunc, n int, sync bo
 	}
 	w.wg.Add(n)
 	for range n {
-		// As many places as jobs can be in flight: queueing never blocks.
-		q := make(chan *writeJob, queueChunks)
+		// A few places per writer: when its queue is full the parser waits
+		// for that writer, which never waits for the parser, so this only
+		// paces the parser (and keeps a small extraction small).
+		q := make(chan *writeJob, queueDepth)
 		w.queues = append(w.queues, q)
 		go w.run(q)
 	}

@@ -93,7 +93,15 @@ func main() {
 	flag.IntVar(&fc.workers, "workers", 32, "fleet: workers")
 	flag.DurationVar(&fc.latency, "latency", 5*time.Millisecond, "fleet: latency the registry adds to each request")
 	flag.DurationVar(&fc.stall, "stall", 8*time.Second, "fleet: how long the sick registry's ping stalls")
+	serve := flag.Bool("serve-registries", false, "internal: serve the fleet's registries (the child process of -fleet)")
 	flag.Parse()
+	if *serve {
+		if err := serveRegistries(fc.latency); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: registries:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if fc.sources > 0 {
 		fc.dir = cfg.dir
 		if fc.workers < 1 || fc.latency < 0 || fc.stall <= 0 {
