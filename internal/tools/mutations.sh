@@ -41,7 +41,10 @@ EOF
 		failures=$((failures + 1))
 		return
 	fi
-	if go test "$pkg" -run "$test" >/tmp/mutation-$name.log 2>&1; then
+	if ! go build "$pkg" >/tmp/mutation-$name.log 2>&1; then
+		echo "BROKEN   $name: the mutated code does not build; fix the mutation"
+		failures=$((failures + 1))
+	elif go test "$pkg" -run "$test" >/tmp/mutation-$name.log 2>&1; then
 		echo "SURVIVED $name: $pkg $test passed with the guarantee broken"
 		failures=$((failures + 1))
 	else
@@ -53,7 +56,7 @@ only="$*"
 
 mutate swap tarball/atomic_linux.go \
 	'err := unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)' \
-	'err := unix.ENOSYS; _ = unix.Renameat2' \
+	'var err error = unix.ENOSYS' \
 	./tarball '^TestExtractSwapReaderAlwaysFindsTree$'
 
 mutate record-tree fetcher.go \
@@ -73,7 +76,8 @@ mutate unmanaged target.go \
 
 mutate stale-temp tarball/layout.go \
 	'return errors.Join(os.RemoveAll(tmp), os.RemoveAll(old))' \
-	'return nil' \
+	'_, _ = tmp, old
+	return nil' \
 	./tarball '^TestRecover$'
 
 mutate token-cap oci/transport.go \
