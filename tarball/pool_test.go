@@ -34,7 +34,14 @@ func TestSmallExtractionAllocatesLittle(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := (after.TotalAlloc - before.TotalAlloc) / runs
 	t.Logf("%d bytes allocated per extraction of a %d-byte layer", per, len(archive))
-	if per > 64<<10 {
-		t.Errorf("%d KiB allocated per small extraction, want at most 64 KiB", per>>10)
+	// Under the race detector sync.Pool drops some buffers on purpose, so
+	// the bound there only shows that the megabytes of buffers are not
+	// allocated for every extraction (they were: 3.4 MiB).
+	limit := uint64(64 << 10)
+	if raceEnabled {
+		limit = 1 << 20
+	}
+	if per > limit {
+		t.Errorf("%d KiB allocated per small extraction, want at most %d KiB", per>>10, limit>>10)
 	}
 }
