@@ -4,8 +4,11 @@
 //
 // A [Verifier] is built with [New] in one of two modes:
 //
-//   - keyed: [WithKeys] or [WithKeyFiles] trust one or more public keys, and a
-//     signature is accepted when any of them verifies it. With a trusted root
+//   - keyed: [WithKeys] or [WithKeyFiles] (PEM), [WithPublicKeys] (any
+//     crypto.PublicKey, from an HSM say) or [WithSignatureVerifiers] (sigstore
+//     signature.Verifier values, as sigstore's kms.Get returns for AWS, GCP,
+//     Azure or Vault keys) trust one or more public keys, and a signature is
+//     accepted when any of them verifies it. With a trusted root
 //     that lists Rekor logs, each signature must also be in the log.
 //   - keyless: a trusted root ([WithTrustedRootJSON], [WithTrustedRootFile],
 //     or, only when asked, [WithPublicGoodTUF]) and the identities allowed to
@@ -159,7 +162,7 @@ func New(opts ...Option) (*Verifier, error) {
 		return nil, err
 	}
 	if len(v.opts.keys) > 0 {
-		keys, err := parseKeys(v.opts.keys, v.opts.keyNames)
+		keys, err := parseKeys(v.opts.keys)
 		if err != nil {
 			return nil, err
 		}

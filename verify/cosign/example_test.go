@@ -2,8 +2,11 @@ package cosign_test
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
+
+	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
@@ -132,4 +135,44 @@ func ExampleVerifier_BindClient() {
 	// unbound: true false
 	// bound: true
 	// same policy: true
+}
+
+// Verify with a key held in a KMS or an HSM: any sigstore signature.Verifier
+// plugs in. With sigstore's pkg/signature/kms, the verifier comes from
+// kms.Get(ctx, "awskms:///arn:aws:kms:...", crypto.SHA256) (the provider
+// package imported by the caller, e.g. _ ".../kms/aws"); here a test key is
+// wrapped the same way.
+func ExampleWithSignatureVerifiers() {
+	ctx := context.Background()
+	reg := ocitest.New()
+	defer reg.Close()
+	client := reg.Client()
+	desc, _ := reg.PushBytes(ctx, "app:v1", oci.MediaTypeFluxContent, []byte("manifests"))
+	ref := reg.Ref("app:v1").WithDigest(desc.Digest)
+
+	key, _ := verifytest.NewKeyPair() // the key the KMS holds
+	if _, err := verifytest.SignBundle(ctx, client, ref, key); err != nil {
+		fmt.Println(err)
+		return
+	}
+	kmsVerifier, err := signature.LoadVerifier(key.PublicKey(), crypto.SHA256)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	v, err := cosign.New(cosign.WithClient(client), cosign.WithSignatureVerifiers(kmsVerifier))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	res, err := v.Verify(ctx, ref)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s := res.Signatures[0]
+	fmt.Println("signed:", s.Format, s.KeyID == key.KeyID())
+	// Output:
+	// signed: bundle true
 }

@@ -25,13 +25,48 @@ type publicKey struct {
 	verifiers []signature.Verifier
 }
 
-// parseKeys reads every "PUBLIC KEY" block of each PEM input, and refuses
-// a key given twice: trusting "two keys" that are one is a mistake to report.
-func parseKeys(inputs [][]byte, names []string) ([]*publicKey, error) {
+// parseKeys reads every "PUBLIC KEY" block of each PEM input, and the keys
+// and verifiers given as values, and refuses a key given twice: trusting
+// "two keys" that are one is a mistake to report.
+func parseKeys(sources []keySource) ([]*publicKey, error) {
 	var out []*publicKey
 	seen := map[string]string{} // key id -> name
-	for i, in := range inputs {
-		rest := in
+	add := func(k *publicKey) error {
+		if prev, dup := seen[k.id]; dup {
+			return fmt.Errorf("%w: %s is the same key as %s; give each key once", ErrInvalidOption, k.name, prev)
+		}
+		seen[k.id] = k.name
+		out = append(out, k)
+		return nil
+	}
+	for _, src := range sources {
+		switch {
+		case src.verifier != nil:
+			k, err := newVerifierKey(src.verifier)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrInvalidKey, src.name, err)
+			}
+			k.name = src.name
+			if err := add(k); err != nil {
+				return nil, err
+			}
+			continue
+		case src.pub != nil:
+			der, err := x509.MarshalPKIXPublicKey(src.pub)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrInvalidKey, src.name, err)
+			}
+			k, err := newPublicKey(der)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrInvalidKey, src.name, err)
+			}
+			k.name = src.name
+			if err := add(k); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		rest := src.pem
 		n := 0
 		for {
 			var block *pem.Block
@@ -41,27 +76,43 @@ func parseKeys(inputs [][]byte, names []string) ([]*publicKey, error) {
 			}
 			n++
 			if block.Type != "PUBLIC KEY" {
-				return nil, fmt.Errorf("%w: %s: PEM block %d is %q, want \"PUBLIC KEY\"", ErrInvalidKey, names[i], n, block.Type)
+				return nil, fmt.Errorf("%w: %s: PEM block %d is %q, want \"PUBLIC KEY\"", ErrInvalidKey, src.name, n, block.Type)
 			}
 			k, err := newPublicKey(block.Bytes)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s: PEM block %d: %w", ErrInvalidKey, names[i], n, err)
+				return nil, fmt.Errorf("%w: %s: PEM block %d: %w", ErrInvalidKey, src.name, n, err)
 			}
-			k.name = names[i]
+			k.name = src.name
 			if n > 1 {
-				k.name = fmt.Sprintf("%s#%d", names[i], n)
+				k.name = fmt.Sprintf("%s#%d", src.name, n)
 			}
-			if prev, dup := seen[k.id]; dup {
-				return nil, fmt.Errorf("%w: %s is the same key as %s; give each key once", ErrInvalidOption, k.name, prev)
+			if err := add(k); err != nil {
+				return nil, err
 			}
-			seen[k.id] = k.name
-			out = append(out, k)
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("%w: %s: no PEM public key found", ErrInvalidKey, names[i])
+			return nil, fmt.Errorf("%w: %s: no PEM public key found", ErrInvalidKey, src.name)
 		}
 	}
 	return out, nil
+}
+
+// newVerifierKey wraps a caller's verifier (a KMS key, say), used as it
+// is; its public key identifies it.
+func newVerifierKey(sv signature.Verifier) (*publicKey, error) {
+	pub, err := sv.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("reading the verifier's public key: %w", err)
+	}
+	if pub == nil {
+		return nil, fmt.Errorf("the verifier has no public key")
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("the verifier's public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return &publicKey{id: hex.EncodeToString(sum[:]), key: pub, verifiers: []signature.Verifier{sv}}, nil
 }
 
 func newPublicKey(der []byte) (*publicKey, error) {

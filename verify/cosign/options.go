@@ -1,9 +1,13 @@
 package cosign
 
 import (
+	"crypto"
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
+
+	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/verify"
@@ -94,8 +98,7 @@ func (id Identity) normalize() (Identity, error) {
 type options struct {
 	client        *oci.Client
 	clientOpts    []oci.Option
-	keys          [][]byte
-	keyNames      []string
+	keys          []keySource
 	identities    []Identity
 	noIdentity    bool
 	rootJSON      []byte
@@ -205,8 +208,7 @@ func WithKeys(pems ...[]byte) Option {
 			return fmt.Errorf("%w: WithKeys(): no keys given", ErrInvalidOption)
 		}
 		for _, p := range pems {
-			o.keys = append(o.keys, p)
-			o.keyNames = append(o.keyNames, fmt.Sprintf("key %d", len(o.keys)))
+			o.keys = append(o.keys, keySource{pem: p, name: o.nextKeyName(), opt: "WithKeys"})
 		}
 		return nil
 	}
@@ -232,8 +234,97 @@ func WithKeyFiles(paths ...string) Option {
 				o.keyFiles = map[string]bool{}
 			}
 			o.keyFiles[p] = true
-			o.keys = append(o.keys, b)
-			o.keyNames = append(o.keyNames, p)
+			o.keys = append(o.keys, keySource{pem: b, name: p, opt: "WithKeyFiles"})
+		}
+		return nil
+	}
+}
+
+// keySource is one trusted key as an option gave it: PEM, a public key, or
+// a signature verifier.
+type keySource struct {
+	name     string
+	opt      string // the option that gave it
+	pem      []byte
+	pub      crypto.PublicKey
+	verifier signature.Verifier
+}
+
+// nextKeyName names the next key "key N", N counting the keys of every key
+// option given so far.
+func (o *options) nextKeyName() string { return fmt.Sprintf("key %d", len(o.keys)+1) }
+
+// keyOptions names the key options given, for messages: "WithKeys
+// conflicts", "WithKeys and WithSignatureVerifiers conflict".
+func (o *options) keyOptions() string {
+	var names []string
+	seen := map[string]bool{}
+	for _, k := range o.keys {
+		if !seen[k.opt] {
+			seen[k.opt] = true
+			names = append(names, k.opt)
+		}
+	}
+	if len(names) == 1 {
+		return names[0] + " conflicts"
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + " conflict"
+}
+
+// WithPublicKeys trusts public keys given as values (*ecdsa.PublicKey on
+// P-256/P-384/P-521, ed25519.PublicKey, *rsa.PublicKey of at least 2048
+// bits), as [WithKeys] trusts PEM ones: for instance keys read from an HSM
+// through crypto11 or PKCS #11, or from any crypto.Signer's Public(). Keys
+// add up with those of WithKeys, [WithKeyFiles] and
+// [WithSignatureVerifiers]; they are named "key N" by their position among
+// all of them. The same key given twice is an error. The default is no keys
+// (keyless verification).
+func WithPublicKeys(keys ...crypto.PublicKey) Option {
+	return func(o *options) error {
+		if len(keys) == 0 {
+			return fmt.Errorf("%w: WithPublicKeys(): no keys given", ErrInvalidOption)
+		}
+		for i, k := range keys {
+			if k == nil {
+				return fmt.Errorf("%w: WithPublicKeys: key %d is nil", ErrInvalidKey, i+1)
+			}
+			o.keys = append(o.keys, keySource{pub: k, name: o.nextKeyName(), opt: "WithPublicKeys"})
+		}
+		return nil
+	}
+}
+
+// WithSignatureVerifiers trusts signatures that any of vs verifies: sigstore
+// signature.Verifier values, such as those a KMS hands over. The verifiers
+// of sigstore's pkg/signature/kms (AWS, GCP, Azure, HashiCorp Vault) plug in
+// without this module importing any cloud SDK: the caller imports the
+// provider it uses and passes what it returns,
+//
+//	import (
+//		"github.com/sigstore/sigstore/pkg/signature/kms"
+//		_ "github.com/sigstore/sigstore/pkg/signature/kms/aws"
+//	)
+//	sv, err := kms.Get(ctx, "awskms:///arn:aws:kms:...", crypto.SHA256)
+//	...
+//	v, err := cosign.New(cosign.WithSignatureVerifiers(sv))
+//
+// Each verifier is used as it is (with its own hash function); its
+// PublicKey is read once, in [New], to identify the key (Signature.KeyID,
+// the verifier's fingerprint, the refusal of a key given twice), so New
+// may reach the KMS then. Verifiers add up with the keys of [WithKeys],
+// [WithKeyFiles] and [WithPublicKeys]; they are named "key N" by their
+// position among all of them. The default is no keys (keyless
+// verification).
+func WithSignatureVerifiers(vs ...signature.Verifier) Option {
+	return func(o *options) error {
+		if len(vs) == 0 {
+			return fmt.Errorf("%w: WithSignatureVerifiers(): no verifiers given", ErrInvalidOption)
+		}
+		for i, sv := range vs {
+			if sv == nil {
+				return fmt.Errorf("%w: WithSignatureVerifiers: verifier %d is nil", ErrInvalidKey, i+1)
+			}
+			o.keys = append(o.keys, keySource{verifier: sv, name: o.nextKeyName(), opt: "WithSignatureVerifiers"})
 		}
 		return nil
 	}
@@ -433,15 +524,15 @@ func (o *options) validate() error {
 	hasRoot := o.tuf || o.rootJSON != nil
 	switch {
 	case keyed && len(o.identities) > 0:
-		fail("WithKeys/WithKeyFiles conflict with WithIdentities: use one verifier per mode and combine them with verify.AnyOf")
+		fail("%s with WithIdentities: use one verifier per mode and combine them with verify.AnyOf", o.keyOptions())
 	case keyed && o.noIdentity:
-		fail("WithKeys/WithKeyFiles conflict with WithoutIdentityUnsafe, which applies to keyless verification")
+		fail("%s with WithoutIdentityUnsafe, which applies to keyless verification", o.keyOptions())
 	case keyed && o.requireSCT:
-		fail("WithKeys/WithKeyFiles conflict with WithRequireSCT, which applies to keyless verification")
+		fail("%s with WithRequireSCT, which applies to keyless verification", o.keyOptions())
 	case keyed && o.requireTS:
-		fail("WithKeys/WithKeyFiles conflict with WithRequireSignedTimestamp, which applies to keyless verification")
+		fail("%s with WithRequireSignedTimestamp, which applies to keyless verification", o.keyOptions())
 	case !keyed && !hasRoot:
-		fail("no keys and no trusted root: give WithKeys/WithKeyFiles, or a trusted root for keyless verification")
+		fail("no keys and no trusted root: give WithKeys/WithKeyFiles/WithPublicKeys/WithSignatureVerifiers, or a trusted root for keyless verification")
 	case !keyed && len(o.identities) > 0 && o.noIdentity:
 		fail("WithIdentities conflicts with WithoutIdentityUnsafe: give the identities, or knowingly accept any")
 	case !keyed && len(o.identities) == 0 && !o.noIdentity:
