@@ -44,6 +44,8 @@ type Descriptor struct {
 	Size         int64             `json:"size"`
 	ArtifactType string            `json:"artifactType,omitempty"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
+	// Platform is the platform an index entry declares, or nil.
+	Platform *Platform `json:"platform,omitempty"`
 }
 
 // Manifest is a parsed image manifest or index, with the exact bytes it was

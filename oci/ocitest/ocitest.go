@@ -535,3 +535,31 @@ func (r *Registry) PushFiles(ctx context.Context, ref string, files map[string]s
 	}
 	return r.PushDir(ctx, ref, dir, opts...)
 }
+
+// PushIndex pushes an image index of mediaType ([oci.MediaTypeOCIIndex], or
+// [oci.MediaTypeDockerList] for a Docker manifest list; "" means the OCI
+// one) listing manifests, tagged ref ("<repo>:<tag>", or "<repo>" to push
+// it untagged, by digest), and returns its descriptor. Each entry is a
+// descriptor an earlier push returned, with Platform set to the platform it
+// stands for (or nil); the manifests must already be in the repository.
+func (r *Registry) PushIndex(ctx context.Context, ref string, mediaType string, manifests ...oci.Descriptor) (oci.Descriptor, error) {
+	if mediaType == "" {
+		mediaType = oci.MediaTypeOCIIndex
+	}
+	if manifests == nil {
+		manifests = []oci.Descriptor{}
+	}
+	raw, err := json.Marshal(struct {
+		SchemaVersion int              `json:"schemaVersion"`
+		MediaType     string           `json:"mediaType"`
+		Manifests     []oci.Descriptor `json:"manifests"`
+	}{2, mediaType, manifests})
+	if err != nil {
+		return oci.Descriptor{}, err
+	}
+	target := r.Ref(ref)
+	if target.Tag == "" && target.Digest == "" {
+		target = target.WithDigest(oci.DigestOf(raw))
+	}
+	return r.pusher().PushManifest(ctx, target, mediaType, raw)
+}
