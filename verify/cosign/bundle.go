@@ -1,7 +1,9 @@
 package cosign
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -173,6 +175,27 @@ func checkContent(b *sgbundle.Bundle, d oci.Digest) error {
 	}
 }
 
+// checkChain refuses an x509CertificateChain (bundles v0.1 and v0.2) that
+// holds a root, that is a self-signed certificate: the bundle specification
+// forbids it, since roots come from the trusted root only. sigstore-go
+// v1.3.0 reads the leaf alone and ignores the rest of the chain, so a
+// malformed bundle would otherwise pass. It is checked by hand for that
+// reason.
+func checkChain(b *sgbundle.Bundle) error {
+	chain := b.Bundle.GetVerificationMaterial().GetX509CertificateChain()
+	for i, c := range chain.GetCertificates() {
+		cert, err := x509.ParseCertificate(c.GetRawBytes())
+		if err != nil {
+			return fmt.Errorf("%w: %w: certificate %d of the chain: %w", ErrInvalidSignature, ErrMalformedBundle, i, err)
+		}
+		if bytes.Equal(cert.RawSubject, cert.RawIssuer) || cert.CheckSignatureFrom(cert) == nil {
+			return fmt.Errorf("%w: %w: certificate %d of the x509CertificateChain (%q) is a self-signed root; "+
+				"the bundle spec forbids roots in the chain (the trusted root supplies them)", ErrInvalidSignature, ErrMalformedBundle, i, cert.Subject.String())
+		}
+	}
+	return nil
+}
+
 // VerifyBundle verifies one Sigstore bundle (its JSON) as a signature of
 // the artifact with digest d. It reads nothing from the registry (with
 // [WithPublicGoodTUF], the first verification fetches the trusted root). The
@@ -193,6 +216,9 @@ func (v *Verifier) verifyBundle(ctx context.Context, d oci.Digest, bundleJSON []
 	b := new(sgbundle.Bundle)
 	if err := b.UnmarshalJSON(bundleJSON); err != nil {
 		return verify.Signature{}, fmt.Errorf("%w: bundle: %w", ErrInvalidSignature, err)
+	}
+	if err := checkChain(b); err != nil {
+		return verify.Signature{}, err
 	}
 	if err := checkContent(b, d); err != nil {
 		return verify.Signature{}, err

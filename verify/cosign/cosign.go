@@ -96,6 +96,11 @@ var (
 	// missing or invalid transparency-log entry or timestamp, malformed
 	// material.
 	ErrInvalidSignature = errors.New("invalid signature")
+	// ErrMalformedBundle reports a Sigstore bundle that breaks the bundle
+	// specification in a way sigstore-go does not check, such as a
+	// certificate chain that holds a root certificate. It is reported
+	// together with ErrInvalidSignature.
+	ErrMalformedBundle = errors.New("malformed Sigstore bundle")
 )
 
 // Verifier verifies cosign signatures of digest-pinned artifacts. It

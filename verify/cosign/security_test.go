@@ -471,3 +471,47 @@ func TestTagMovedAfterResolve(t *testing.T) {
 		})
 	}
 }
+
+// TestBundleChainWithRoot: a v0.2 bundle whose x509CertificateChain holds
+// the root certificate is malformed (the spec forbids it) and rejected, by
+// our own check: sigstore-go v1.3.0 reads the leaf alone and would accept
+// it. The same bundle without the root verifies.
+func TestBundleChainWithRoot(t *testing.T) {
+	ss, rootJSON := mustSigstore(t)
+	signer := ss.Keyless(issuer, subject)
+	tests := []struct {
+		name string
+		opt  verifytest.SignOption
+		want outcome
+	}{
+		{"leaf and intermediates", verifytest.WithCertificateChain(), passed},
+		{"up to the root", verifytest.WithRootInChain(), rejected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.sign(t, verifytest.SignBundle, e.ref, signer, tt.opt)
+			v := mustVerifier(t, cosign.WithClient(e.client), cosign.WithTrustedRootJSON(rootJSON),
+				cosign.WithIdentities(cosign.Identity{Issuer: issuer, Subject: subject}))
+			_, err := expect(t, v, e.ref, tt.want)
+			if tt.want != rejected {
+				return
+			}
+			var ve *verify.VerificationError
+			if !errors.As(err, &ve) || len(ve.Failures) != 1 {
+				t.Fatalf("err = %v, want one failure", err)
+			}
+			if f := ve.Failures[0].Err; !errors.Is(f, cosign.ErrMalformedBundle) || !errors.Is(f, cosign.ErrInvalidSignature) {
+				t.Errorf("failure = %v, want ErrMalformedBundle and ErrInvalidSignature", f)
+			}
+
+			b, err := verifytest.BundleJSON(context.Background(), e.ref.Digest, signer, tt.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.VerifyBundle(context.Background(), e.ref.Digest, b); !errors.Is(err, cosign.ErrMalformedBundle) {
+				t.Errorf("VerifyBundle = %v, want ErrMalformedBundle", err)
+			}
+		})
+	}
+}

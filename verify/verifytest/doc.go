@@ -16,5 +16,6 @@
 //
 // Helpers that attach crafted material ([AppendLegacySignature],
 // [AttachBundle], [WithClaimedDigest], [WithoutTransparencyLog],
-// [WithoutTimestamp]) let tests check that a verifier rejects what it must.
+// [WithoutTimestamp], [WithRootInChain]) let tests check that a verifier
+// rejects what it must.
 package verifytest

@@ -60,7 +60,17 @@ type signOptions struct {
 	noTlog  bool
 	noTS    bool
 	claimed oci.Digest
+	chain   chainMode
 }
+
+// chainMode is how a bundle carries a keyless certificate.
+type chainMode uint8
+
+const (
+	chainLeaf     chainMode = iota // v0.3: the leaf certificate alone
+	chainNoRoot                    // v0.2: x509CertificateChain, leaf and intermediates
+	chainWithRoot                  // v0.2: x509CertificateChain up to the root (malformed)
+)
 
 // SignOption configures [SignLegacy] and [SignBundle].
 type SignOption func(*signOptions) error
@@ -92,6 +102,40 @@ func WithoutTransparencyLog() SignOption {
 func WithoutTimestamp() SignOption {
 	return func(o *signOptions) error { o.noTS = true; return nil }
 }
+
+// WithCertificateChain makes [BundleJSON] and [SignBundle] write a Sigstore
+// bundle v0.2 whose verification material is an x509CertificateChain (the
+// leaf certificate, then the intermediates), as cosign and sigstore clients
+// wrote keyless bundles before v0.3. It applies to keyless signers only. The
+// default is a v0.3 bundle with the leaf certificate alone.
+func WithCertificateChain() SignOption {
+	return func(o *signOptions) error {
+		if o.chain == chainWithRoot {
+			return errors.New("verifytest: WithCertificateChain and WithRootInChain contradict each other")
+		}
+		o.chain = chainNoRoot
+		return nil
+	}
+}
+
+// WithRootInChain is [WithCertificateChain] with the root certificate
+// appended to the chain: a bundle the spec calls malformed (the chain must
+// not hold the root, which the verifier's trusted root supplies), to test
+// verifiers that must reject it. The default is described at
+// WithCertificateChain.
+func WithRootInChain() SignOption {
+	return func(o *signOptions) error {
+		if o.chain == chainNoRoot {
+			return errors.New("verifytest: WithCertificateChain and WithRootInChain contradict each other")
+		}
+		o.chain = chainWithRoot
+		return nil
+	}
+}
+
+// MediaTypeBundleV02 is the media type of Sigstore bundles v0.2, which
+// [WithCertificateChain] writes.
+const MediaTypeBundleV02 = "application/vnd.dev.sigstore.bundle+json;version=0.2"
 
 // WithClaimedDigest makes the signed payload name d instead of the digest of
 // the reference being signed, while the signature is still attached to that
@@ -337,11 +381,26 @@ func BundleJSON(ctx context.Context, d oci.Digest, s Signer, opts ...SignOption)
 		}},
 		VerificationMaterial: &protobundle.VerificationMaterial{},
 	}
-	if m.cert != nil {
+	switch {
+	case m.cert == nil && o.chain != chainLeaf:
+		return nil, errors.New("verifytest: WithCertificateChain and WithRootInChain need a keyless signer")
+	case m.cert != nil && o.chain != chainLeaf:
+		b.MediaType = MediaTypeBundleV02
+		certs := []*protocommon.X509Certificate{{RawBytes: m.cert.Raw}}
+		for _, ic := range m.sigstore.fulcio.Intermediates {
+			certs = append(certs, &protocommon.X509Certificate{RawBytes: ic.Raw})
+		}
+		if o.chain == chainWithRoot {
+			certs = append(certs, &protocommon.X509Certificate{RawBytes: m.sigstore.fulcio.Root.Raw})
+		}
+		b.VerificationMaterial.Content = &protobundle.VerificationMaterial_X509CertificateChain{
+			X509CertificateChain: &protocommon.X509CertificateChain{Certificates: certs},
+		}
+	case m.cert != nil:
 		b.VerificationMaterial.Content = &protobundle.VerificationMaterial_Certificate{
 			Certificate: &protocommon.X509Certificate{RawBytes: m.cert.Raw},
 		}
-	} else {
+	default:
 		der, err := x509.MarshalPKIXPublicKey(m.priv.Public())
 		if err != nil {
 			return nil, err
