@@ -175,6 +175,21 @@ func checkContent(b *sgbundle.Bundle, d oci.Digest) error {
 	}
 }
 
+// certificateIdentities returns the identities as sigstore-go matches
+// them: issuer, subject and Fulcio extensions of one identity together.
+func (v *Verifier) certificateIdentities() (sgverify.CertificateIdentities, error) {
+	var out sgverify.CertificateIdentities
+	for _, id := range v.opts.identities {
+		ci, err := sgverify.NewShortCertificateIdentity(id.Issuer, id.IssuerRegExp, id.Subject, id.SubjectRegExp)
+		if err != nil {
+			return nil, fmt.Errorf("%w: identity %v: %w", ErrInvalidOption, id, err)
+		}
+		ci.Extensions = id.Extensions.sigstore()
+		out = append(out, ci)
+	}
+	return out, nil
+}
+
 // checkChain refuses an x509CertificateChain (bundles v0.1 and v0.2) that
 // holds a root, that is a self-signed certificate: the bundle specification
 // forbids it, since roots come from the trusted root only. sigstore-go
@@ -310,11 +325,11 @@ func (v *Verifier) bundleKeyless(p *policy, b *sgbundle.Bundle, artifact sgverif
 		return verify.Signature{}, err
 	}
 	var popts []sgverify.PolicyOption
-	for _, id := range v.opts.identities {
-		ci, err := sgverify.NewShortCertificateIdentity(id.Issuer, id.IssuerRegExp, id.Subject, id.SubjectRegExp)
-		if err != nil {
-			return verify.Signature{}, fmt.Errorf("%w: identity %v: %w", ErrInvalidOption, id, err)
-		}
+	cis, err := v.certificateIdentities()
+	if err != nil {
+		return verify.Signature{}, err
+	}
+	for _, ci := range cis {
 		popts = append(popts, sgverify.WithCertificateIdentity(ci))
 	}
 	switch {

@@ -13,7 +13,7 @@ var _ verify.Fingerprinter = (*Verifier)(nil)
 
 // Fingerprint summarises everything that decides which signatures v
 // accepts: its keys, its trusted root (or the public-good TUF root), its
-// identities, format, requirements and limits. It implements
+// identities (with their extensions), format, requirements and limits. It implements
 // [verify.Fingerprinter].
 func (v *Verifier) Fingerprint() string {
 	h := sha256.New()
@@ -28,7 +28,13 @@ func (v *Verifier) Fingerprint() string {
 	fmt.Fprintf(h, "root=%x tuf=%v tufcache=%q\n", root, o.tuf, o.tufCacheDir)
 	idents := make([]string, 0, len(o.identities))
 	for _, id := range o.identities {
-		idents = append(idents, fmt.Sprintf("%q|%q|%q|%q", id.Issuer, id.IssuerRegExp, id.Subject, id.SubjectRegExp))
+		s := fmt.Sprintf("%q|%q|%q|%q", id.Issuer, id.IssuerRegExp, id.Subject, id.SubjectRegExp)
+		if ext := id.Extensions.fields(); len(ext) > 0 {
+			// Only when set, so that fingerprints of policies without
+			// extensions are those earlier versions recorded.
+			s += fmt.Sprintf("|%q", ext)
+		}
+		idents = append(idents, s)
 	}
 	sort.Strings(idents)
 	fmt.Fprintf(h, "identities=%q unsafe=%v\n", idents, o.noIdentity)

@@ -273,6 +273,19 @@ func (v *Verifier) legacyKeyless(ctx context.Context, p *policy, sig cosignoci.S
 	if err != nil {
 		return verify.Signature{}, fmt.Errorf("%w: certificate: %w", ErrInvalidSignature, err)
 	}
+	if !v.opts.noIdentity {
+		// cosign matched issuer and subject, but its CheckOpts carry no
+		// Fulcio extensions beyond the deprecated GitHub ones, and only
+		// one set of those: match each identity as a whole, extensions
+		// included, the way sigstore-go does for bundles.
+		cis, err := v.certificateIdentities()
+		if err != nil {
+			return verify.Signature{}, err
+		}
+		if _, err := cis.Verify(sum); err != nil {
+			return verify.Signature{}, fmt.Errorf("%w: certificate identity: %w", ErrInvalidSignature, err)
+		}
+	}
 	return verify.Signature{Issuer: sum.Issuer, Subject: sum.SubjectAlternativeName}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/ocisource/ocisource/oci"
@@ -39,14 +40,109 @@ type Identity struct {
 	Subject string
 	// SubjectRegExp matches the whole subject.
 	SubjectRegExp string
+	// Extensions are Fulcio certificate claims the certificate must also
+	// carry, each exactly (as cosign's --certificate-github-workflow-* flags
+	// and Kyverno's extensions demand them). A claim left empty is not
+	// checked. The default is none.
+	Extensions Extensions
+}
+
+// Extensions are claims of Fulcio's certificate extensions (OIDs
+// 1.3.6.1.4.1.57264.1.*, see Fulcio's docs/oid-info.md), compared exactly
+// with the values in the signing certificate. For a GitHub Actions
+// workflow, for instance: SourceRepositoryURI
+// "https://github.com/org/app", SourceRepositoryRef "refs/heads/main",
+// BuildTrigger "push", BuildSignerURI
+// "https://github.com/org/app/.github/workflows/release.yml@refs/heads/main",
+// RunnerEnvironment "github-hosted". A field left empty is not checked.
+// Matching is sigstore-go's (certificate.CompareExtensions).
+type Extensions struct {
+	// BuildSignerURI is the build instructions that signed (OID …1.9).
+	BuildSignerURI string
+	// BuildSignerDigest is the digest of those instructions (OID …1.10).
+	BuildSignerDigest string
+	// RunnerEnvironment is "github-hosted" or "self-hosted" (OID …1.11).
+	RunnerEnvironment string
+	// SourceRepositoryURI is the source repository built (OID …1.12).
+	SourceRepositoryURI string
+	// SourceRepositoryDigest is the source commit built (OID …1.13).
+	SourceRepositoryDigest string
+	// SourceRepositoryRef is the git ref built, e.g. "refs/tags/v1" (OID …1.14).
+	SourceRepositoryRef string
+	// SourceRepositoryIdentifier is the repository's immutable id (OID …1.15).
+	SourceRepositoryIdentifier string
+	// SourceRepositoryOwnerURI is the repository owner (OID …1.16).
+	SourceRepositoryOwnerURI string
+	// SourceRepositoryOwnerIdentifier is the owner's immutable id (OID …1.17).
+	SourceRepositoryOwnerIdentifier string
+	// BuildConfigURI is the top-level build instructions (OID …1.18).
+	BuildConfigURI string
+	// BuildConfigDigest is the digest of those instructions (OID …1.19).
+	BuildConfigDigest string
+	// BuildTrigger is the event that started the build, e.g. "push" (OID …1.20).
+	BuildTrigger string
+	// RunInvocationURI identifies the build run (OID …1.21).
+	RunInvocationURI string
+	// SourceRepositoryVisibilityAtSigning is "public" or "private" (OID …1.22).
+	SourceRepositoryVisibilityAtSigning string
+}
+
+// fields lists the claims that are set, as name=value pairs in a fixed order.
+func (e Extensions) fields() []string {
+	all := []struct{ name, value string }{
+		{"BuildSignerURI", e.BuildSignerURI},
+		{"BuildSignerDigest", e.BuildSignerDigest},
+		{"RunnerEnvironment", e.RunnerEnvironment},
+		{"SourceRepositoryURI", e.SourceRepositoryURI},
+		{"SourceRepositoryDigest", e.SourceRepositoryDigest},
+		{"SourceRepositoryRef", e.SourceRepositoryRef},
+		{"SourceRepositoryIdentifier", e.SourceRepositoryIdentifier},
+		{"SourceRepositoryOwnerURI", e.SourceRepositoryOwnerURI},
+		{"SourceRepositoryOwnerIdentifier", e.SourceRepositoryOwnerIdentifier},
+		{"BuildConfigURI", e.BuildConfigURI},
+		{"BuildConfigDigest", e.BuildConfigDigest},
+		{"BuildTrigger", e.BuildTrigger},
+		{"RunInvocationURI", e.RunInvocationURI},
+		{"SourceRepositoryVisibilityAtSigning", e.SourceRepositoryVisibilityAtSigning},
+	}
+	var out []string
+	for _, f := range all {
+		if f.value != "" {
+			out = append(out, fmt.Sprintf("%s %q", f.name, f.value))
+		}
+	}
+	return out
+}
+
+// sigstore converts e to sigstore-go's extensions, which its certificate
+// identities match.
+func (e Extensions) sigstore() certificate.Extensions {
+	return certificate.Extensions{
+		BuildSignerURI:                      e.BuildSignerURI,
+		BuildSignerDigest:                   e.BuildSignerDigest,
+		RunnerEnvironment:                   e.RunnerEnvironment,
+		SourceRepositoryURI:                 e.SourceRepositoryURI,
+		SourceRepositoryDigest:              e.SourceRepositoryDigest,
+		SourceRepositoryRef:                 e.SourceRepositoryRef,
+		SourceRepositoryIdentifier:          e.SourceRepositoryIdentifier,
+		SourceRepositoryOwnerURI:            e.SourceRepositoryOwnerURI,
+		SourceRepositoryOwnerIdentifier:     e.SourceRepositoryOwnerIdentifier,
+		BuildConfigURI:                      e.BuildConfigURI,
+		BuildConfigDigest:                   e.BuildConfigDigest,
+		BuildTrigger:                        e.BuildTrigger,
+		RunInvocationURI:                    e.RunInvocationURI,
+		SourceRepositoryVisibilityAtSigning: e.SourceRepositoryVisibilityAtSigning,
+	}
 }
 
 // String formats the identity for messages, e.g.
 // {issuer "https://issuer.example", subject ~"release@.*"}: a regular
 // expression is marked with ~, and a part that is not set reads "no issuer"
-// or "no subject".
+// or "no subject". Extensions that are set follow, e.g.
+// {issuer ..., subject ..., SourceRepositoryRef "refs/heads/main"}.
 func (id Identity) String() string {
-	return "{" + identityPart("issuer", id.Issuer, id.IssuerRegExp) + ", " + identityPart("subject", id.Subject, id.SubjectRegExp) + "}"
+	parts := append([]string{identityPart("issuer", id.Issuer, id.IssuerRegExp), identityPart("subject", id.Subject, id.SubjectRegExp)}, id.Extensions.fields()...)
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 func identityPart(what, exact, re string) string {

@@ -26,6 +26,7 @@ import (
 	rekortypes "github.com/sigstore/rekor/pkg/types"
 	_ "github.com/sigstore/rekor/pkg/types/dsse/v0.0.1"         // registers the dsse entry kind
 	_ "github.com/sigstore/rekor/pkg/types/hashedrekord/v0.0.1" // registers the hashedrekord entry kind
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/testing/ca"
 	"github.com/sigstore/sigstore-go/pkg/tlog"
@@ -171,14 +172,78 @@ func (s *Sigstore) TrustedRootJSON() ([]byte, error) {
 // "https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1",
 // is a URI SAN, as Fulcio issues it for CI workflows; any other subject,
 // such as "release@example.com", is an email SAN.
-func (s *Sigstore) Keyless(issuer, subject string) *KeylessSigner {
-	return &KeylessSigner{sigstore: s, issuer: issuer, subject: subject}
+//
+// Options add claims to the certificates, such as the CI extensions
+// Fulcio issues for GitHub Actions ([WithCertificateExtensions]).
+func (s *Sigstore) Keyless(issuer, subject string, opts ...KeylessOption) *KeylessSigner {
+	k := &KeylessSigner{sigstore: s, issuer: issuer, subject: subject}
+	for _, opt := range opts {
+		opt(k)
+	}
+	return k
 }
 
 // KeylessSigner signs with certificates from a [Sigstore]; see [Sigstore.Keyless].
 type KeylessSigner struct {
 	sigstore        *Sigstore
 	issuer, subject string
+	ext             certificate.Extensions
+}
+
+// KeylessOption configures a [KeylessSigner].
+type KeylessOption func(*KeylessSigner)
+
+// WithCertificateExtensions makes the certificates carry ext as Fulcio's
+// extensions (OIDs 1.3.6.1.4.1.57264.1.*), as Fulcio issues them for a CI
+// workflow: SourceRepositoryURI, SourceRepositoryRef, BuildTrigger,
+// BuildSignerURI, RunnerEnvironment and the others (OIDs …1.9 to …1.22),
+// each as a DER UTF8String. The issuer comes from [Sigstore.Keyless], and
+// the deprecated GithubWorkflow* fields are not issued: ext.Issuer and
+// those are ignored. The default
+// is the issuer extensions alone.
+func WithCertificateExtensions(ext certificate.Extensions) KeylessOption {
+	return func(k *KeylessSigner) { k.ext = ext; k.ext.Issuer = "" }
+}
+
+// Extensions returns the extensions the certificates carry besides the
+// issuer; see [WithCertificateExtensions].
+func (k *KeylessSigner) Extensions() certificate.Extensions { return k.ext }
+
+// extensionValues lists e's set claims with their OIDs; der is true for
+// every one issued (DER UTF8String), as Fulcio does for OIDs …1.9 on.
+func extensionValues(e certificate.Extensions) []struct {
+	oid   asn1.ObjectIdentifier
+	value string
+	der   bool
+} {
+	type ev = struct {
+		oid   asn1.ObjectIdentifier
+		value string
+		der   bool
+	}
+	all := []ev{
+		{certificate.OIDBuildSignerURI, e.BuildSignerURI, true},
+		{certificate.OIDBuildSignerDigest, e.BuildSignerDigest, true},
+		{certificate.OIDRunnerEnvironment, e.RunnerEnvironment, true},
+		{certificate.OIDSourceRepositoryURI, e.SourceRepositoryURI, true},
+		{certificate.OIDSourceRepositoryDigest, e.SourceRepositoryDigest, true},
+		{certificate.OIDSourceRepositoryRef, e.SourceRepositoryRef, true},
+		{certificate.OIDSourceRepositoryIdentifier, e.SourceRepositoryIdentifier, true},
+		{certificate.OIDSourceRepositoryOwnerURI, e.SourceRepositoryOwnerURI, true},
+		{certificate.OIDSourceRepositoryOwnerIdentifier, e.SourceRepositoryOwnerIdentifier, true},
+		{certificate.OIDBuildConfigURI, e.BuildConfigURI, true},
+		{certificate.OIDBuildConfigDigest, e.BuildConfigDigest, true},
+		{certificate.OIDBuildTrigger, e.BuildTrigger, true},
+		{certificate.OIDRunInvocationURI, e.RunInvocationURI, true},
+		{certificate.OIDSourceRepositoryVisibilityAtSigning, e.SourceRepositoryVisibilityAtSigning, true},
+	}
+	var out []ev
+	for _, x := range all {
+		if x.value != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // Issuer returns the OIDC issuer the certificates name.
@@ -205,7 +270,7 @@ var (
 
 // issue returns a leaf certificate for subject and issuer, valid for ten
 // minutes, and its private key.
-func (s *Sigstore) issue(issuer, subject string) (*x509.Certificate, crypto.Signer, error) {
+func (s *Sigstore) issue(issuer, subject string, ext certificate.Extensions) (*x509.Certificate, crypto.Signer, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -230,6 +295,15 @@ func (s *Sigstore) issue(issuer, subject string) (*x509.Certificate, crypto.Sign
 			{Id: oidIssuerV2, Value: issuerV2},
 		},
 	}
+	for _, x := range extensionValues(ext) {
+		value := []byte(x.value)
+		if x.der {
+			if value, err = asn1.MarshalWithParams(x.value, "utf8"); err != nil {
+				return nil, nil, err
+			}
+		}
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, pkix.Extension{Id: x.oid, Value: value})
+	}
 	if u := subjectURI(subject); u != nil {
 		tmpl.URIs = []*url.URL{u}
 	} else {
@@ -247,7 +321,7 @@ func (s *Sigstore) issue(issuer, subject string) (*x509.Certificate, crypto.Sign
 }
 
 func (k *KeylessSigner) material() (*signingMaterial, error) {
-	cert, signer, err := k.sigstore.issue(k.issuer, k.subject)
+	cert, signer, err := k.sigstore.issue(k.issuer, k.subject, k.ext)
 	if err != nil {
 		return nil, fmt.Errorf("verifytest: issuing certificate for %s: %w", k.subject, err)
 	}
