@@ -95,8 +95,17 @@ type Artifact struct {
 	URL string `json:"url"`
 	// Revision is "<tag>@sha256:<hex>", or "sha256:<hex>" for a digest reference.
 	Revision string `json:"revision"`
-	// Digest is the manifest digest that was verified and pulled.
+	// Digest is the digest the reference resolved to: the manifest pulled,
+	// or the image index that names it (see Ref.Platform). It is the one
+	// in Revision, and the one verified first.
 	Digest oci.Digest `json:"digest"`
+	// ManifestDigest is the manifest whose layer was pulled: Digest itself,
+	// unless Digest names an index.
+	ManifestDigest oci.Digest `json:"manifestDigest,omitempty"`
+	// Platform is the platform the index declares for ManifestDigest
+	// ("linux/arm64/v8"), or "" when Digest is not an index or its entry
+	// declares none.
+	Platform string `json:"platform,omitempty"`
 	// Tag is the tag that was resolved, or "" for a digest reference.
 	Tag string `json:"tag,omitempty"`
 	// Layer describes the layer that was extracted or copied.
@@ -104,7 +113,8 @@ type Artifact struct {
 	// Size is the size of the layer in bytes.
 	Size int64 `json:"size"`
 	// Metadata holds the manifest annotations (org.opencontainers.image.source,
-	// .revision, .created and any others).
+	// .revision, .created and any others); for an index, its annotations
+	// too, the manifest's winning.
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// Verification is the verifier's result, or nil when the Source had no verifier.
 	Verification *verify.Result `json:"verification,omitempty"`
@@ -141,12 +151,18 @@ func (a *Artifact) Created() time.Time {
 //     (Source, verifier policy, extract options, layer size limit), it
 //     returns at once with FromCache set: by digest, with no request at
 //     all; by tag, after one HEAD request.
-//  4. If src.Verifier is set, it must accept the digest. Nothing is written
-//     before it does. A verifier without a registry client of its own reads
-//     signatures through the Fetcher's ([verify.BindClient]).
-//  5. It fetches the manifest by digest, selects the layer, and streams it
-//     (hashed as it arrives) into [tarball.Extract] or, for [LayerCopy], into
-//     a single file.
+//  4. It fetches the manifest by digest (unless resolving brought it); an
+//     image index leads, by digest, to the manifest for src.Ref.Platform.
+//  5. If src.Verifier is set, it must accept the digest. Nothing is written
+//     before it does. For an index, the verifier is asked about the index
+//     digest (what `cosign sign` of a multi-platform image signs) and, only
+//     if that carries no signature ([verify.ErrNoSignatures]), about the
+//     platform's manifest (what signing one platform's image signs);
+//     Artifact.Verification.Ref names the digest verified. A verifier
+//     without a registry client of its own reads signatures through the
+//     Fetcher's ([verify.BindClient]).
+//  6. It selects the layer, and streams it (hashed as it arrives) into
+//     [tarball.Extract] or, for [LayerCopy], into a single file.
 //
 // # What Fetch guarantees about dir
 //
@@ -266,7 +282,7 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, re
 		if verifier != nil && verify.FingerprintOf(verifier) == "" {
 			// The verifier cannot say whether it is the policy that verified
 			// the cached content: ask it again (still nothing downloaded).
-			res, err := f.verify(ctx, verifier, ref, revision)
+			res, err := f.verify(ctx, verifier, ref, a.ManifestDigest, revision)
 			if err != nil {
 				return fail(verifyPhase(err), revision, err)
 			}
@@ -277,21 +293,30 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, re
 		return a, nil
 	}
 
-	// Verify before writing anything.
-	var result *verify.Result
-	if verifier != nil {
-		if result, err = f.verify(ctx, verifier, ref, revision); err != nil {
-			return fail(verifyPhase(err), revision, err)
-		}
-	}
-
-	// Pull by digest.
+	// The manifest by digest; for an index, the platform's.
 	if m == nil {
 		if m, err = f.client.Manifest(ctx, ref); err != nil {
 			return fail(ErrFetchFailed, revision, err)
 		}
 	}
-	layer, err := selectLayer(m, src.Layer.MediaType)
+	image, err := f.client.PlatformManifest(ctx, ref, m, p.platform)
+	if err != nil {
+		var pe *oci.PlatformError
+		if errors.As(err, &pe) {
+			return fail(ErrInvalidSource, revision, fmt.Errorf("%w: set Source.Ref.Platform to one it offers", err))
+		}
+		return fail(ErrFetchFailed, revision, err)
+	}
+
+	// Verify before writing anything.
+	var result *verify.Result
+	if verifier != nil {
+		if result, err = f.verify(ctx, verifier, ref, image.Descriptor.Digest, revision); err != nil {
+			return fail(verifyPhase(err), revision, err)
+		}
+	}
+
+	layer, err := selectLayer(image, src.Layer.MediaType)
 	if err != nil {
 		return fail(ErrFetchFailed, revision, err)
 	}
@@ -300,15 +325,19 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, re
 			oci.ErrTooLarge, layer.Digest, layer.Size, f.maxLayerSize))
 	}
 	a := &Artifact{
-		URL:          p.repo.URL(),
-		Revision:     revision,
-		Digest:       ref.Digest,
-		Tag:          ref.Tag,
-		Layer:        layer,
-		Size:         layer.Size,
-		Metadata:     m.Annotations,
-		Verification: result,
-		Dir:          t.dir,
+		URL:            p.repo.URL(),
+		Revision:       revision,
+		Digest:         ref.Digest,
+		ManifestDigest: image.Descriptor.Digest,
+		Tag:            ref.Tag,
+		Layer:          layer,
+		Size:           layer.Size,
+		Metadata:       metadataOf(m, image),
+		Verification:   result,
+		Dir:            t.dir,
+	}
+	if image.Descriptor.Platform != nil {
+		a.Platform = image.Descriptor.Platform.String()
 	}
 	stats, err := f.pull(ctx, ref, layer, p, src, t, a, settings)
 	if err != nil {
@@ -422,8 +451,40 @@ func (f *Fetcher) pull(ctx context.Context, ref oci.Reference, layer oci.Descrip
 	return stats, nil
 }
 
-func (f *Fetcher) verify(ctx context.Context, v verify.Verifier, ref oci.Reference, revision string) (*verify.Result, error) {
+// metadataOf returns the annotations of image, and of the index it was
+// chosen from (when it was), image's winning.
+func metadataOf(index, image *oci.Manifest) map[string]string {
+	if index == image || len(index.Annotations) == 0 {
+		return image.Annotations
+	}
+	out := make(map[string]string, len(index.Annotations)+len(image.Annotations))
+	for k, v := range index.Annotations {
+		out[k] = v
+	}
+	for k, v := range image.Annotations {
+		out[k] = v
+	}
+	return out
+}
+
+// verify asks v about ref, the digest resolved. When that names an index
+// without any signature, v is asked about manifest, the digest of the
+// platform's manifest chosen from it: a signature on the image that is
+// pulled proves it as well. The result's Ref names the digest verified.
+func (f *Fetcher) verify(ctx context.Context, v verify.Verifier, ref oci.Reference, manifest oci.Digest, revision string) (*verify.Result, error) {
 	f.emit(ctx, Progress{Phase: PhaseVerify, Revision: revision})
+	res, err := f.verifyDigest(ctx, v, ref)
+	if err == nil || manifest == "" || manifest == ref.Digest || !errors.Is(err, verify.ErrNoSignatures) {
+		return res, err
+	}
+	res, err2 := f.verifyDigest(ctx, v, ref.WithDigest(manifest))
+	if err2 != nil {
+		return nil, fmt.Errorf("%w; and for its platform manifest %s: %w", err, manifest, err2)
+	}
+	return res, nil
+}
+
+func (f *Fetcher) verifyDigest(ctx context.Context, v verify.Verifier, ref oci.Reference) (*verify.Result, error) {
 	res, err := v.Verify(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -460,8 +521,8 @@ func selectLayer(m *oci.Manifest, mediaType string) (oci.Descriptor, error) {
 }
 
 // settingsOf fingerprints everything that decides what lands in dir, or
-// what is accepted, besides the revision: the Source's layer selection and
-// ignore patterns, the verifier's policy, the extract options and the layer
+// what is accepted, besides the revision: the Source's platform, layer
+// selection and ignore patterns, the verifier's policy, the extract options and the layer
 // size limit.
 func (f *Fetcher) settingsOf(src Source, p parsed) string {
 	verifier := ""
@@ -474,12 +535,19 @@ func (f *Fetcher) settingsOf(src Source, p parsed) string {
 			verifier = "unfingerprinted:" + reflect.TypeOf(src.Verifier).String()
 		}
 	}
+	platform := ""
+	if p.platform != nil {
+		platform = p.platform.String()
+	}
+	// Platform is left out when empty, so records made before it existed
+	// (which never came from an index) stay cache hits.
 	b, _ := json.Marshal(struct {
 		URL, MediaType, Operation, Verifier string
 		Ignore                              []string
 		Extract                             string
 		MaxLayerSize                        int64
-	}{p.repo.URL(), src.Layer.MediaType, string(p.op), verifier, src.Ignore, f.extractSettings, f.maxLayerSize})
+		Platform                            string `json:",omitempty"`
+	}{p.repo.URL(), src.Layer.MediaType, string(p.op), verifier, src.Ignore, f.extractSettings, f.maxLayerSize, platform})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -504,6 +572,10 @@ func (f *Fetcher) cached(t *target, rec *record, revision, settings string, want
 		return nil, false
 	}
 	a := rec.Artifact
+	if a.ManifestDigest == "" {
+		// A record from before indexes were followed: Digest was pulled.
+		a.ManifestDigest = a.Digest
+	}
 	a.FromCache = true
 	a.Dir = t.dir
 	return &a, true

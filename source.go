@@ -29,6 +29,7 @@ type Source struct {
 
 // Ref picks an artifact. The first non-empty field wins in this order:
 // Digest, SemVer (with SemVerFilter), Tag; all empty means the tag "latest".
+// Platform applies to whatever they pick.
 type Ref struct {
 	// Digest pins the artifact ("sha256:<hex>").
 	Digest string
@@ -39,6 +40,17 @@ type Ref struct {
 	SemVerFilter string
 	// Tag names a tag.
 	Tag string
+	// Platform chooses the manifest of an image index (an OCI index or a
+	// Docker manifest list) for a platform, written as docker's --platform
+	// takes it: "os/architecture" or "os/architecture/variant" ("linux/amd64",
+	// "linux/arm64/v8"; see [oci.ParsePlatform]). Nested indexes are
+	// followed. An index with one manifest needs no Platform; one with
+	// several needs it, and an index without a manifest for it is an error
+	// ([ErrInvalidSource], an [*oci.PlatformError] listing the platforms the
+	// index offers). An artifact that is not an index is used as it is,
+	// whatever Platform says: single-platform images and Flux artifacts
+	// declare no platform.
+	Platform string
 }
 
 // LayerOperation is what [Fetcher.Fetch] does with the selected layer.
@@ -67,6 +79,8 @@ type parsed struct {
 	repo   oci.Reference
 	op     LayerOperation
 	semver *semverref.Selector // nil unless Ref.SemVer (and no Digest)
+	// platform is Ref.Platform, parsed; nil when empty.
+	platform *oci.Platform
 }
 
 func (s Source) parse() (parsed, error) {
@@ -102,6 +116,14 @@ func (s Source) parse() (parsed, error) {
 			return parsed{}, fmt.Errorf("Ref.Tag: %w", err)
 		}
 	}
+	var platform *oci.Platform
+	if s.Ref.Platform != "" {
+		pl, err := oci.ParsePlatform(s.Ref.Platform)
+		if err != nil {
+			return parsed{}, fmt.Errorf("Ref.Platform: %w", err)
+		}
+		platform = &pl
+	}
 	op := s.Layer.Operation
 	switch op {
 	case "":
@@ -116,5 +138,5 @@ func (s Source) parse() (parsed, error) {
 	if err := tarball.ValidatePatterns(s.Ignore...); err != nil {
 		return parsed{}, fmt.Errorf("ignore patterns: %w", err)
 	}
-	return parsed{repo: repo, op: op, semver: sel}, nil
+	return parsed{repo: repo, op: op, semver: sel, platform: platform}, nil
 }

@@ -50,7 +50,7 @@ func (e *PlatformError) Error() string {
 		offered = strings.Join(e.Offered, ", ")
 	}
 	if e.Platform == "" {
-		return fmt.Sprintf("%v: index %s offers several platforms (%s): choose one", ErrPlatformNotFound, e.Index, offered)
+		return fmt.Sprintf("%v: index %s offers several platforms (%s) and none was chosen", ErrPlatformNotFound, e.Index, offered)
 	}
 	return fmt.Sprintf("%v: index %s has no manifest for %s; it offers %s", ErrPlatformNotFound, e.Index, e.Platform, offered)
 }
