@@ -45,10 +45,10 @@ type PlatformError struct {
 
 // Error implements error.
 func (e *PlatformError) Error() string {
-	offered := "none"
-	if len(e.Offered) > 0 {
-		offered = strings.Join(e.Offered, ", ")
+	if len(e.Offered) == 0 {
+		return fmt.Sprintf("%v: index %s lists no manifest", ErrPlatformNotFound, e.Index)
 	}
+	offered := strings.Join(e.Offered, ", ")
 	if e.Platform == "" {
 		return fmt.Sprintf("%v: index %s offers several platforms (%s) and none was chosen", ErrPlatformNotFound, e.Index, offered)
 	}
