@@ -58,13 +58,13 @@ func mayBeSignatureBundle(d oci.Descriptor) bool {
 
 // bundles lists and verifies the bundles attached to a.ref as referrers.
 func (v *Verifier) bundles(ctx context.Context, p *policy, a *attempt) {
-	where := "bundle referrers of " + string(a.ref.Digest)
-	a.looked = append(a.looked, "bundle referrers")
+	where := "bundle referrers of " + string(a.ref.Digest) + a.in()
+	a.looked = append(a.looked, "bundle referrers"+a.in())
 	// All referrers are listed (one request either way) and filtered here:
 	// some registries, go-containerregistry's among them, report the config
 	// media type as the artifact type, so a server-side filter would miss
 	// bundles attached the way cosign attaches them.
-	descs, err := v.client.Referrers(ctx, a.ref, "")
+	descs, err := v.client.Referrers(ctx, a.sigRef, "")
 	if errors.Is(err, oci.ErrNotFound) {
 		return
 	}
@@ -91,7 +91,7 @@ func (v *Verifier) bundles(ctx context.Context, p *policy, a *attempt) {
 			return
 		}
 		candidate := "bundle " + string(d.Digest)
-		sig, err := v.bundleCandidate(ctx, a.ref, d)
+		sig, err := v.bundleCandidate(ctx, a.sigRef, d)
 		if errors.Is(err, errNotBundle) {
 			a.found-- // another kind of referrer: not a signature
 			continue

@@ -17,7 +17,9 @@
 // Signatures are found in the registry by the verifier itself, through an
 // [oci.Client]: legacy signatures in the image tagged "sha256-<hex>.sig", and
 // Sigstore bundles attached as OCI referrers (with the referrers tag-schema
-// fallback). [WithFormat] can demand one format. Every accepted signature
+// fallback); with [WithSignatureRepository] (cosign's COSIGN_REPOSITORY),
+// both are looked up in another repository. [WithFormat] can demand one
+// format. Every accepted signature
 // names the pinned digest: the signed simple-signing payload or in-toto
 // statement is checked here, independently of cosign's own claim check.
 // The number of signatures and the size of each attachment are bounded and
@@ -301,6 +303,7 @@ func (v *Verifier) fetchRoot(f *rootFetch) {
 // attempt collects what one verification found.
 type attempt struct {
 	ref         oci.Reference
+	sigRef      oci.Reference // where its signatures are: ref, or ref's digest in the signature repository
 	sigs        []verify.Signature
 	failures    []verify.Failure
 	found       int     // candidate signatures seen
@@ -348,7 +351,10 @@ func (v *Verifier) Verify(ctx context.Context, ref oci.Reference) (*verify.Resul
 		}
 		return nil, fmt.Errorf("verify %s: %w", ref, err)
 	}
-	a := &attempt{ref: ref}
+	a := &attempt{ref: ref, sigRef: ref}
+	if r := v.opts.sigRepo; r != nil {
+		a.sigRef = r.WithDigest(ref.Digest)
+	}
 	if v.opts.format != verify.FormatBundle {
 		v.legacy(ctx, p, a)
 	}
@@ -406,6 +412,15 @@ func joinWhere(w []string) string {
 	default:
 		return w[0] + " and " + w[1]
 	}
+}
+
+// in names the signature repository for messages, or is "" when signatures
+// are beside the artifact.
+func (a *attempt) in() string {
+	if a.sigRef.Repo() == a.ref.Repo() {
+		return ""
+	}
+	return " in " + a.sigRef.Repo()
 }
 
 // fetch downloads a signature attachment after checking its declared size,

@@ -13,8 +13,8 @@ var _ verify.Fingerprinter = (*Verifier)(nil)
 
 // Fingerprint summarises everything that decides which signatures v
 // accepts: its keys, its trusted root (or the public-good TUF root), its
-// identities (with their extensions), format, requirements and limits. It implements
-// [verify.Fingerprinter].
+// identities (with their extensions), signature repository, format,
+// requirements and limits. It implements [verify.Fingerprinter].
 func (v *Verifier) Fingerprint() string {
 	h := sha256.New()
 	o := v.opts
@@ -40,5 +40,9 @@ func (v *Verifier) Fingerprint() string {
 	fmt.Fprintf(h, "identities=%q unsafe=%v\n", idents, o.noIdentity)
 	fmt.Fprintf(h, "tlog=%v sct=%v ts=%v format=%d maxsig=%d maxatt=%d\n",
 		o.requireTlog, o.requireSCT, o.requireTS, o.format, o.maxSignatures, o.maxAttachment)
+	if o.sigRepo != nil {
+		// Only when set, so that fingerprints of earlier policies stay.
+		fmt.Fprintf(h, "sigrepo=%q\n", o.sigRepo.Repo())
+	}
 	return "cosign:" + hex.EncodeToString(h.Sum(nil))
 }

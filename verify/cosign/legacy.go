@@ -38,9 +38,9 @@ func legacyTag(d oci.Digest) string { return d.Algorithm() + "-" + d.Hex() + ".s
 // legacy lists and verifies the legacy signatures of a.ref.
 func (v *Verifier) legacy(ctx context.Context, p *policy, a *attempt) {
 	tag := legacyTag(a.ref.Digest)
-	where := "legacy signatures " + tag
-	a.looked = append(a.looked, "tag "+tag)
-	m, err := v.client.Manifest(ctx, a.ref.WithTag(tag))
+	where := "legacy signatures " + tag + a.in()
+	a.looked = append(a.looked, "tag "+tag+a.in())
+	m, err := v.client.Manifest(ctx, a.sigRef.WithTag(tag))
 	if errors.Is(err, oci.ErrNotFound) {
 		return
 	}
@@ -70,7 +70,7 @@ func (v *Verifier) legacy(ctx context.Context, p *policy, a *attempt) {
 		payload, ok := payloads[layer.Digest]
 		if !ok || int64(len(payload)) != layer.Size {
 			var err error
-			if payload, err = v.fetch(ctx, a.ref, layer); err != nil {
+			if payload, err = v.fetch(ctx, a.sigRef, layer); err != nil {
 				a.fail(candidate, err)
 				continue
 			}

@@ -208,6 +208,7 @@ type options struct {
 	maxAttachment int64
 	format        verify.Format
 	name          string
+	sigRepo       *oci.Reference // registry and repository only
 
 	// setBy records which option set each single-valued setting, so that
 	// a second one is an error rather than silently overriding the first.
@@ -224,6 +225,7 @@ const (
 	settingMaxSigs    = "signature count limit"
 	settingMaxAttach  = "attachment size limit"
 	settingName       = "verifier name"
+	settingSigRepo    = "signature repository"
 	optRegistryOption = "WithRegistryOptions"
 )
 
@@ -591,6 +593,37 @@ func WithFormat(f verify.Format) Option {
 			return err
 		}
 		o.format = f
+		return nil
+	}
+}
+
+// WithSignatureRepository looks for signatures in repo instead of beside
+// the artifact, as cosign does with COSIGN_REPOSITORY: the legacy
+// "sha256-<hex>.sig" tags and the bundle referrers of the artifact's digest
+// are read from repo, through the same client. repo is "host/path" or
+// "oci://host/path", without tag or digest. The default is the artifact's
+// own repository. It is part of the fingerprint, and may be given once.
+func WithSignatureRepository(repo string) Option {
+	return func(o *options) error {
+		var (
+			r   oci.Reference
+			err error
+		)
+		if strings.HasPrefix(repo, oci.URLScheme) {
+			r, err = oci.ParseURL(repo)
+		} else {
+			r, err = oci.ParseReference(repo)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: WithSignatureRepository: %w", ErrInvalidOption, err)
+		}
+		if r.Tag != "" || r.Digest != "" {
+			return fmt.Errorf("%w: WithSignatureRepository(%q): give a repository, without tag or digest", ErrInvalidOption, repo)
+		}
+		if err := o.claim(settingSigRepo, "WithSignatureRepository"); err != nil {
+			return err
+		}
+		o.sigRepo = &oci.Reference{Registry: r.Registry, Repository: r.Repository}
 		return nil
 	}
 }

@@ -61,6 +61,7 @@ type signOptions struct {
 	noTS    bool
 	claimed oci.Digest
 	chain   chainMode
+	sigRepo *oci.Reference
 }
 
 // chainMode is how a bundle carries a keyless certificate.
@@ -136,6 +137,31 @@ func WithRootInChain() SignOption {
 // MediaTypeBundleV02 is the media type of Sigstore bundles v0.2, which
 // [WithCertificateChain] writes.
 const MediaTypeBundleV02 = "application/vnd.dev.sigstore.bundle+json;version=0.2"
+
+// WithSignatureRepository stores the signature in repo (its registry and
+// repository; a tag or digest in it is ignored) instead of beside the
+// artifact, as cosign does with COSIGN_REPOSITORY: the legacy
+// "sha256-<hex>.sig" image, or the bundle referrer naming the artifact's
+// digest as its subject. The signed payload still names the artifact. The
+// default is the artifact's own repository.
+func WithSignatureRepository(repo oci.Reference) SignOption {
+	return func(o *signOptions) error {
+		r := oci.Reference{Registry: repo.Registry, Repository: repo.Repository}
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("verifytest: WithSignatureRepository: %w", err)
+		}
+		o.sigRepo = &r
+		return nil
+	}
+}
+
+// target is where the signatures of ref are stored.
+func (o *signOptions) target(ref oci.Reference) oci.Reference {
+	if o.sigRepo == nil {
+		return ref
+	}
+	return o.sigRepo.WithDigest(ref.Digest)
+}
 
 // WithClaimedDigest makes the signed payload name d instead of the digest of
 // the reference being signed, while the signature is still attached to that
@@ -216,7 +242,8 @@ func SimpleSigningPayload(ref oci.Reference, d oci.Digest) ([]byte, error) {
 // cosign's legacy format and attaches the signature as cosign does: a layer
 // holding the simple-signing payload, with the signature, certificate chain,
 // Rekor bundle and RFC 3161 timestamp in annotations, appended to the image
-// tagged "sha256-<hex>.sig" in the same repository. It returns the
+// tagged "sha256-<hex>.sig" in the same repository (or the one
+// [WithSignatureRepository] names). It returns the
 // descriptor of that signature image's manifest.
 func SignLegacy(ctx context.Context, c *oci.Client, ref oci.Reference, s Signer, opts ...SignOption) (oci.Descriptor, error) {
 	o, claimed, err := prepare(ref, s, opts)
@@ -265,7 +292,7 @@ func SignLegacy(ctx context.Context, c *oci.Client, ref oci.Reference, s Signer,
 		}
 	}
 	layer := oci.Descriptor{MediaType: MediaTypeSimpleSigning, Digest: oci.DigestOf(payload), Size: int64(len(payload)), Annotations: ann}
-	return AppendLegacySignature(ctx, c, ref, layer, payload)
+	return AppendLegacySignature(ctx, c, o.target(ref), layer, payload)
 }
 
 // AppendLegacySignature uploads payload and appends layer (its descriptor,
@@ -449,14 +476,15 @@ func BundleJSON(ctx context.Context, d oci.Digest, s Signer, opts ...SignOption)
 // to the manifest as an OCI referrer of artifact type [MediaTypeBundle]. It
 // returns the descriptor of the referrer manifest.
 func SignBundle(ctx context.Context, c *oci.Client, ref oci.Reference, s Signer, opts ...SignOption) (oci.Descriptor, error) {
-	if _, _, err := prepare(ref, s, opts); err != nil {
+	o, _, err := prepare(ref, s, opts)
+	if err != nil {
 		return oci.Descriptor{}, err
 	}
 	bundle, err := BundleJSON(ctx, ref.Digest, s, opts...)
 	if err != nil {
 		return oci.Descriptor{}, err
 	}
-	return AttachBundle(ctx, c, ref, bundle)
+	return attachBundle(ctx, c, ref, o.target(ref).WithTag(""), bundle)
 }
 
 // AttachBundle attaches bundle (a Sigstore bundle's JSON) to the manifest
@@ -464,6 +492,12 @@ func SignBundle(ctx context.Context, c *oci.Client, ref oci.Reference, s Signer,
 // referrer manifest's descriptor. Use it to attach crafted bundles in tests;
 // [SignBundle] uses it for real ones.
 func AttachBundle(ctx context.Context, c *oci.Client, ref oci.Reference, bundle []byte) (oci.Descriptor, error) {
+	return attachBundle(ctx, c, ref, ref.WithTag(""), bundle)
+}
+
+// attachBundle attaches bundle to the manifest ref names as a referrer
+// stored in repo.
+func attachBundle(ctx context.Context, c *oci.Client, ref, repo oci.Reference, bundle []byte) (oci.Descriptor, error) {
 	if ref.Digest == "" {
 		return oci.Descriptor{}, fmt.Errorf("verifytest: attach to %s: the reference must carry a digest", ref)
 	}
@@ -471,7 +505,6 @@ func AttachBundle(ctx context.Context, c *oci.Client, ref oci.Reference, bundle 
 	if err != nil {
 		return oci.Descriptor{}, fmt.Errorf("verifytest: resolving subject: %w", err)
 	}
-	repo := ref.WithTag("")
 	layer := oci.Descriptor{MediaType: MediaTypeBundle, Digest: oci.DigestOf(bundle), Size: int64(len(bundle))}
 	if err := c.PushBlob(ctx, repo, layer, bytes.NewReader(bundle)); err != nil {
 		return oci.Descriptor{}, fmt.Errorf("verifytest: uploading bundle: %w", err)
