@@ -175,6 +175,9 @@ func (c *config) verifier(client *oci.Client) (verify.Verifier, error) {
 	if c.publicGood {
 		opts = append(opts, cosign.WithPublicGoodTUF(""))
 	}
+	if c.sigRepo != "" {
+		opts = append(opts, cosign.WithSignatureRepository(c.sigRepo))
+	}
 	if c.keyless {
 		opts = append(opts, cosign.WithIdentities(cosign.Identity{
 			Issuer: c.issuer, IssuerRegExp: c.issuerRE,

@@ -57,6 +57,10 @@ Verification (cosign; without these flags, signatures are not checked):
                              --key it also requires a transparency-log entry
   --sigstore-public-good     trust the public-good Sigstore instead, fetching its root
                              through TUF (network access beyond the registry)
+  --signature-repository REPO
+                             read signatures from REPO (host/path or oci://host/path)
+                             instead of beside the artifact, as cosign does with
+                             COSIGN_REPOSITORY
                              Regular expressions are anchored: "example\.com" does not
                              match "evil-example.com".
 
@@ -118,6 +122,7 @@ type config struct {
 	issuer, issuerRE      string
 	trustedRoot           string
 	publicGood            bool
+	sigRepo               string
 	dockerConfig, caFile  string
 	clientCert, clientKey string
 	insecure              bool
@@ -170,6 +175,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.issuerRE, "certificate-oidc-issuer-regexp", "", "")
 	fs.StringVar(&c.trustedRoot, "trusted-root", "", "")
 	fs.BoolVar(&c.publicGood, "sigstore-public-good", false, "")
+	fs.StringVar(&c.sigRepo, "signature-repository", "", "")
 	fs.StringVar(&c.dockerConfig, "docker-config", "", "")
 	fs.StringVar(&c.caFile, "ca-file", "", "")
 	fs.StringVar(&c.clientCert, "client-cert", "", "")
@@ -273,6 +279,17 @@ func (c *config) validateVerification() error {
 		return errors.New("--trusted-root and --sigstore-public-good conflict: trust one Sigstore deployment")
 	case !keyed && !c.keyless && (c.trustedRoot != "" || c.publicGood):
 		return errors.New("--trusted-root and --sigstore-public-good need --key or the --certificate-* identity flags")
+	case !keyed && !c.keyless && c.sigRepo != "":
+		return errors.New("--signature-repository needs --key or the --certificate-* identity flags")
+	}
+	if c.sigRepo != "" {
+		ref, err := oci.ParseReference(strings.TrimPrefix(c.sigRepo, oci.URLScheme))
+		switch {
+		case err != nil:
+			return fmt.Errorf("--signature-repository: %w", err)
+		case ref.Tag != "" || ref.Digest != "":
+			return fmt.Errorf("--signature-repository %q must name a repository only, without tag or digest", c.sigRepo)
+		}
 	}
 	if c.keyless {
 		switch {
@@ -326,6 +343,9 @@ func (c *config) policyFingerprint() (string, error) {
 		fmt.Fprintf(h, "root %d\n%s\n", len(b), b)
 	}
 	fmt.Fprintf(h, "public-good %t\nidentity %q %q\nissuer %q %q\n", c.publicGood, c.identity, c.identityRE, c.issuer, c.issuerRE)
+	if c.sigRepo != "" {
+		fmt.Fprintf(h, "signature repository %q\n", strings.TrimPrefix(c.sigRepo, oci.URLScheme))
+	}
 	return fmt.Sprintf("%s [policy %s]", mode, hex.EncodeToString(h.Sum(nil))[:12]), nil
 }
 

@@ -236,6 +236,35 @@ func TestRunKeyedVerification(t *testing.T) {
 	}
 }
 
+// --signature-repository reads signatures from another repository, as
+// cosign does with COSIGN_REPOSITORY: without it they are not found.
+func TestRunSignatureRepository(t *testing.T) {
+	e := newEnv(t)
+	signed := e.push("1.0.0", map[string]string{"app.yaml": "signed\n"})
+	key, err := verifytest.NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigRepo := e.reg.Ref("signatures/app")
+	if _, err := verifytest.SignLegacy(e.ctx, e.reg.Client(), signed, key, verifytest.WithSignatureRepository(sigRepo)); err != nil {
+		t.Fatal(err)
+	}
+	pub := e.file("cosign.pub", key.PublicKeyPEM())
+
+	r := e.mustRun(3, "--url", e.url(), "--tag", "1.0.0", "--key", pub, "--out", filepath.Join(e.work, "beside"))
+	if !strings.Contains(r.stderr, "no signatures") {
+		t.Errorf("without --signature-repository, stderr does not say no signatures:\n%s", r.stderr)
+	}
+	for _, repo := range []string{sigRepo.Repo(), sigRepo.URL()} {
+		r = e.mustRun(0, "--url", e.url(), "--tag", "1.0.0", "--key", pub, "--signature-repository", repo, "--out", filepath.Join(e.work, strings.ReplaceAll(repo, "/", "_")))
+		if !strings.Contains(r.stdout, "key "+key.KeyID()[:16]) {
+			t.Errorf("--signature-repository %s: stdout does not name the key:\n%s", repo, r.stdout)
+		}
+	}
+	e.mustRun(2, "--url", e.url(), "--tag", "1.0.0", "--signature-repository", sigRepo.Repo(), "--out", filepath.Join(e.work, "x"))
+	e.mustRun(2, "--url", e.url(), "--tag", "1.0.0", "--key", pub, "--signature-repository", sigRepo.Repo()+":v1", "--out", filepath.Join(e.work, "x"))
+}
+
 func TestRunKeylessVerification(t *testing.T) {
 	e := newEnv(t)
 	ref := e.push("1.1.0", map[string]string{"app.yaml": "keyless\n"})
