@@ -71,7 +71,9 @@ func TestSignatureRepositoryOptions(t *testing.T) {
 	if !errors.Is(err, cosign.ErrInvalidOption) || !strings.Contains(err.Error(), "WithSignatureRepository given twice") {
 		t.Errorf("twice: New = %v", err)
 	}
-	fp := func(opts ...cosign.Option) string { return mustVerifier(t, append([]cosign.Option{keyed}, opts...)...).Fingerprint() }
+	fp := func(opts ...cosign.Option) string {
+		return mustVerifier(t, append([]cosign.Option{keyed}, opts...)...).Fingerprint()
+	}
 	plain, a, a2, b := fp(), fp(cosign.WithSignatureRepository("registry.example/a")), fp(cosign.WithSignatureRepository("oci://registry.example/a")), fp(cosign.WithSignatureRepository("registry.example/b"))
 	if plain == a || a == b || plain == b {
 		t.Error("the signature repository does not change the fingerprint")
