@@ -464,14 +464,16 @@ func TestRunJSON(t *testing.T) {
 		Tlog                                                *struct{}
 	}
 	type output struct {
-		URL          string
-		Revision     string
-		Digest       string
-		Tag          string
-		Size         int64
-		Metadata     map[string]string
-		Layer        oci.Descriptor
-		Verification struct {
+		URL            string
+		Revision       string
+		Digest         string
+		ManifestDigest string
+		Platform       string
+		Tag            string
+		Size           int64
+		Metadata       map[string]string
+		Layer          oci.Descriptor
+		Verification   struct {
 			Ref        string
 			Signatures []signature
 		}
@@ -498,7 +500,9 @@ func TestRunJSON(t *testing.T) {
 			// Every expected value comes from what was pushed (the files, the
 			// push options, the registry's manifest), none from the output.
 			want := output{
-				URL: e.url(), Revision: "1.0.0@" + string(ref.Digest), Digest: string(ref.Digest), Tag: "1.0.0", Size: layer.Size,
+				// A plain manifest: what was resolved is what was pulled.
+				URL: e.url(), Revision: "1.0.0@" + string(ref.Digest), Digest: string(ref.Digest), ManifestDigest: string(ref.Digest),
+				Tag: "1.0.0", Size: layer.Size,
 				Metadata: map[string]string{
 					oci.AnnotationSource:   "https://github.com/org/app",
 					oci.AnnotationRevision: "1.0.0@sha1:0123abcd",

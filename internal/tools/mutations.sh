@@ -131,6 +131,16 @@ mutate ignore-ancestors tarball/exclude.go \
 			cur = child' \
 	./tarball '^TestExtractExclude$'
 
+mutate platform-cache-key fetcher.go \
+	'}{p.repo.URL(), src.Layer.MediaType, string(p.op), verifier, src.Ignore, f.extractSettings, f.maxLayerSize, platform})' \
+	'}{p.repo.URL(), src.Layer.MediaType, string(p.op), verifier, src.Ignore, f.extractSettings, f.maxLayerSize, platform[:0]})' \
+	. '^TestFetchIndexCachePerPlatform$'
+
+mutate index-depth oci/index.go \
+	'		if depth == MaxIndexDepth {' \
+	'		if depth == 100*MaxIndexDepth {' \
+	. '^TestFetchNestedIndex$'
+
 if [ "$failures" -gt 0 ]; then
 	echo "$failures mutation(s) not caught"
 	exit 1
