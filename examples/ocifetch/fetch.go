@@ -195,7 +195,7 @@ func (c *config) verifier(client *oci.Client) (verify.Verifier, error) {
 func (c *config) source(v verify.Verifier) ocisource.Source {
 	return ocisource.Source{
 		URL:      c.url,
-		Ref:      ocisource.Ref{Digest: c.digest, SemVer: c.semver, SemVerFilter: c.filter, Tag: c.tag},
+		Ref:      ocisource.Ref{Digest: c.digest, SemVer: c.semver, SemVerFilter: c.filter, Tag: c.tag, Platform: c.platform},
 		Layer:    ocisource.LayerSelector{MediaType: c.mediaType, Operation: ocisource.LayerOperation(c.operation)},
 		Ignore:   c.ignore,
 		Verifier: v,

@@ -36,6 +36,8 @@ Source:
   --semver RANGE             fetch the highest tag in this semver range, e.g. ">=1.2 <2", "6.x"
   --semver-filter REGEXP     only consider tags matching REGEXP for --semver
   --digest sha256:HEX        fetch exactly this manifest digest
+  --platform OS/ARCH[/VAR]   from an image index, the manifest of this platform (e.g.
+                             linux/amd64); needed when the index offers several
                              Precedence: --digest, then --semver, then --tag.
   --layer-media-type TYPE    select the first layer of this media type (default: the first layer)
   --layer-operation OP       extract (unpack a tar[.gz] layer, default) or copy (write the
@@ -114,6 +116,7 @@ type config struct {
 	url, out              string
 	force                 bool
 	tag, semver, filter   string
+	platform              string
 	digest                string
 	mediaType, operation  string
 	ignore                []string
@@ -164,6 +167,7 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.tag, "tag", "", "")
 	fs.StringVar(&c.semver, "semver", "", "")
 	fs.StringVar(&c.filter, "semver-filter", "", "")
+	fs.StringVar(&c.platform, "platform", "", "")
 	fs.StringVar(&c.digest, "digest", "", "")
 	fs.StringVar(&c.mediaType, "layer-media-type", "", "")
 	fs.StringVar(&c.operation, "layer-operation", string(ocisource.LayerExtract), "")
@@ -233,6 +237,11 @@ func (c *config) validate() error {
 	if c.digest != "" {
 		if _, err := oci.ParseDigest(c.digest); err != nil {
 			return fmt.Errorf("--digest: %w (want sha256:<64 lowercase hex digits>)", err)
+		}
+	}
+	if c.platform != "" {
+		if _, err := oci.ParsePlatform(c.platform); err != nil {
+			return fmt.Errorf("--platform: %w (want os/arch or os/arch/variant, e.g. linux/arm64/v8)", err)
 		}
 	}
 	if c.filter != "" && c.semver == "" {

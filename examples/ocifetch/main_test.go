@@ -814,3 +814,38 @@ func TestRunRefusesBadSourcesBeforeTheNetwork(t *testing.T) {
 		})
 	}
 }
+
+// TestRunPlatform: --platform picks the manifest of an image index; without
+// it a multi-platform index is a usage error that lists the platforms; a
+// malformed one is refused at flag parsing.
+func TestRunPlatform(t *testing.T) {
+	e := newEnv(t)
+	amd := e.push("amd", map[string]string{"arch.txt": "amd64\n"})
+	arm := e.push("arm", map[string]string{"arch.txt": "arm64\n"})
+	entry := func(ref oci.Reference, platform string) oci.Descriptor {
+		m, err := e.reg.Client().Manifest(e.ctx, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := oci.ParsePlatform(platform)
+		d := m.Descriptor
+		d.Platform = &p
+		return d
+	}
+	if _, err := e.reg.PushIndex(e.ctx, "app:multi", "", entry(amd, "linux/amd64"), entry(arm, "linux/arm64")); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(e.work, "out")
+	e.mustRun(0, "--url", e.url(), "--tag", "multi", "--platform", "linux/arm64", "--out", out)
+	if b, _ := os.ReadFile(filepath.Join(out, "arch.txt")); string(b) != "arm64\n" {
+		t.Errorf("arch.txt = %q, want arm64", b)
+	}
+	r := e.mustRun(exitUsage, "--url", e.url(), "--tag", "multi", "--out", filepath.Join(e.work, "none"))
+	if !strings.Contains(r.stderr, "linux/amd64") || !strings.Contains(r.stderr, "linux/arm64") {
+		t.Errorf("stderr does not list the platforms:\n%s", r.stderr)
+	}
+	r = e.mustRun(exitUsage, "--url", e.url(), "--tag", "multi", "--platform", "Linux", "--out", filepath.Join(e.work, "bad"))
+	if !strings.Contains(r.stderr, "--platform") {
+		t.Errorf("stderr does not name the flag:\n%s", r.stderr)
+	}
+}
