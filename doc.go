@@ -17,6 +17,17 @@
 //		Verifier: verifier,
 //	}, "/var/lib/app/content")
 //
+// Fetch guarantees much about the target directory: it never removes files
+// it did not write, swaps content atomically (also into a mount point), and
+// stays consistent across crashes and across processes; see
+// [Fetcher.Fetch].
+//
+// A [Reconciler] keeps many named sources in sync on intervals, with
+// bounded workers, backoff and a status per source with Flux's conditions
+// (Ready, Reconciling, Stalled, FetchFailed, SourceVerified,
+// ArtifactInStorage, StorageOperationFailed); [Reason] and [Retryable] map
+// a Fetch error to a condition reason and a retry policy.
+//
 // The pieces are packages of their own, usable alone: oci (registry client),
 // oci/ocitest (in-memory registry for tests), semverref (semver tag
 // selection), tarball (safe extraction and reproducible archives), verify
