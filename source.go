@@ -12,7 +12,12 @@ import (
 // Source says which artifact to fetch and how to check and unpack it. It
 // mirrors the spec of Flux's OCIRepository.
 type Source struct {
-	// URL is "oci://host[:port]/repository", without tag or digest.
+	// URL is "oci://host[:port]/repository", without tag or digest, or
+	// "oci-layout:///absolute/path" for an OCI image layout on disk (a
+	// directory, or an uncompressed tar of one), read offline: its tags are
+	// the org.opencontainers.image.ref.name annotations of its index.json,
+	// and resolving, semver, verification and extraction work as for a
+	// registry (see the oci package doc, "OCI image layouts").
 	URL string
 	// Ref picks the artifact; the zero value means the tag "latest".
 	Ref Ref

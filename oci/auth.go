@@ -3,6 +3,7 @@ package oci
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -42,6 +43,13 @@ func (c *Client) transport(ctx context.Context, ref Reference, push bool) (http.
 	repo, err := c.repository(ref)
 	if err != nil {
 		return nil, repo, err
+	}
+	if ref.Layout != "" {
+		// An OCI image layout: no ping, no credentials, no network.
+		if push {
+			return nil, repo, fmt.Errorf("%w: %s: an OCI image layout is read-only", ErrInvalidReference, ref.displayRepo())
+		}
+		return c.layoutTransport(ref, repo), repo, nil
 	}
 	scope := transport.PullScope
 	if push {

@@ -101,7 +101,11 @@ func (c *Client) nameOptions() []name.Option {
 }
 
 func (c *Client) repository(ref Reference) (name.Repository, error) {
-	repo, err := name.NewRepository(ref.Repo(), c.nameOptions()...)
+	s := ref.Repo()
+	if ref.Layout != "" {
+		s = layoutHost(ref.Layout) + "/" + layoutRepository
+	}
+	repo, err := name.NewRepository(s, c.nameOptions()...)
 	if err != nil {
 		return name.Repository{}, fmt.Errorf("%w %q: %v", ErrInvalidReference, ref.Repo(), err)
 	}

@@ -1,4 +1,5 @@
-// Package oci is the registry client of ocisource: it parses oci:// URLs,
+// Package oci is the registry client of ocisource: it parses oci:// URLs
+// (and oci-layout:// ones, OCI image layouts on disk, read offline),
 // resolves tags to digests, lists tags, fetches manifests and blobs, lists
 // referrers, and pushes artifacts in the layout `flux push artifact` uses.
 //
@@ -91,6 +92,44 @@
 //     bodies it can replay, and is set by [WithRetries].
 //   - oci:// URL parsing: go-containerregistry's name package defaults the
 //     registry and tag, which an oci:// URL must never do.
+//
+// # OCI image layouts
+//
+// A reference "oci-layout:///absolute/path" ([LayoutScheme], [Reference.Layout])
+// names an OCI image layout on disk: a directory holding oci-layout,
+// index.json and blobs/<algorithm>/<hex>, or an uncompressed tar of one
+// (members at its root, "./" allowed), for air-gapped sources. The layout
+// is the repository; its tags are the org.opencontainers.image.ref.name
+// annotations of index.json's entries that are valid tags (full references,
+// as containerd writes, are ignored), cosign's "sha256-<hex>.sig" included.
+// Every read operation ([Client.Resolve], [Client.Manifest], [Client.Tags],
+// [Client.Blob], [Client.Referrers]) works on it unchanged: the Client sends
+// the requests it would send a registry to an in-process, read-only
+// implementation of the distribution API over the layout (a
+// [net/http.RoundTripper]: no socket, no ping, no credentials, no retries,
+// whatever the transport options say). Referrers are the manifests listed in
+// index.json, or reachable from it through nested indexes, whose subject is
+// the digest. Pushing to a layout is refused.
+//
+// A layout is untrusted input, like a registry's answers. index.json and
+// every manifest read from it are capped by the manifest limit; index.json
+// holds at most [MaxLayoutEntries] descriptors, each with a valid digest, and
+// a referrers listing reads at most as many manifests, through at most 8
+// levels of nested indexes; a tar holds at most [MaxLayoutTarMembers]
+// members, and one that holds a layout file twice, or as a link or a
+// sparse file, is refused. Blob paths are only ever built from digests
+// [ParseDigest] accepted, and a directory is read through an [os.Root], so
+// no name and no symbolic link leads outside it. The manifest of a tag is
+// checked against the digest index.json gives it, and blobs are checked by
+// size and digest as they stream, as from a registry. Failures of the
+// layout itself wrap [ErrInvalidLayout] (or [ErrTooLarge], or [ErrNotFound]
+// when the path does not exist).
+//
+// A tar is read in place, never extracted: its headers are read once per
+// operation (the data is skipped by seeking) to find where each layout file
+// lies, and each file is then read as a section of the tar. Compressed tars
+// are not supported. index.json is read again by each request, so a layout
+// that changes on disk is seen at once.
 //
 // For tests, package [github.com/ocisource/ocisource/oci/ocitest] runs an
 // in-memory registry.

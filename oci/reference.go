@@ -84,10 +84,21 @@ type Reference struct {
 	// Digest pins the content, or is "". When both are set the digest wins and
 	// the tag is informational.
 	Digest Digest
+	// Layout is the absolute, clean path of an OCI image layout (a directory
+	// holding index.json, oci-layout and blobs/, or an uncompressed tar of
+	// one) for an "oci-layout://" reference, where the layout is the
+	// repository; Registry and Repository are then empty. It is "" for a
+	// registry reference. See the package doc, "OCI image layouts".
+	Layout string
 }
 
 // URLScheme is the scheme of artifact URLs, as in "oci://ghcr.io/org/app".
 const URLScheme = "oci://"
+
+// LayoutScheme is the scheme of OCI image layout URLs, as in
+// "oci-layout:///srv/airgap/app" (a directory) or
+// "oci-layout:///srv/airgap/app.tar" (an uncompressed tar of one).
+const LayoutScheme = "oci-layout://"
 
 // Limits on reference parts, from the OCI distribution specification.
 const (
@@ -105,7 +116,13 @@ var (
 // Credentials in the URL ("oci://user:password@host/...") are refused, and the
 // error does not repeat them: give them with an auth option instead. Errors
 // wrap [ErrInvalidReference] (or [ErrInvalidDigest]) and name the input.
+//
+// It also parses "oci-layout:///absolute/path[:tag][@digest]", an OCI image
+// layout on disk (see [ParseReference]).
 func ParseURL(s string) (Reference, error) {
+	if strings.HasPrefix(s, LayoutScheme) {
+		return parseLayout(s)
+	}
 	rest, ok := strings.CutPrefix(s, URLScheme)
 	if !ok {
 		if holdsUserinfo(s) || strings.Contains(s, "://") && holdsUserinfo(s[strings.Index(s, "://")+3:]) {
@@ -129,7 +146,17 @@ func errUserinfo() error {
 // must match the distribution spec's grammar (see [ValidateTag]) and each
 // repository path component [a-z0-9]+((.|_|__|-+)[a-z0-9]+)*, with host and
 // repository at most 255 characters together.
+//
+// An input starting with [LayoutScheme] is an OCI image layout:
+// "oci-layout:///absolute/path[:tag][@digest]", the path absolute and clean
+// (no "..", no trailing slash). A tag is what follows the last colon when
+// it comes after the last slash, so a layout whose file name holds a colon
+// cannot be named. The result has Layout set and no Registry or
+// Repository; [Reference.String] gives the input back.
 func ParseReference(s string) (Reference, error) {
+	if strings.HasPrefix(s, LayoutScheme) {
+		return parseLayout(s)
+	}
 	fail := func(format string, args ...any) (Reference, error) {
 		return Reference{}, fmt.Errorf("%w %q: %s", ErrInvalidReference, truncate(s), fmt.Sprintf(format, args...))
 	}
@@ -266,7 +293,8 @@ func validateHost(host string) error {
 	return nil
 }
 
-// String returns "host/repository[:tag][@digest]".
+// String returns "host/repository[:tag][@digest]", or for a layout
+// "oci-layout:///path[:tag][@digest]".
 func (r Reference) String() string {
 	s := r.Repo()
 	if r.Tag != "" {
@@ -300,11 +328,27 @@ func (r *Reference) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Repo returns "host/repository", without tag or digest.
-func (r Reference) Repo() string { return r.Registry + "/" + r.Repository }
+// Repo returns "host/repository", without tag or digest; for a layout,
+// "oci-layout:///path".
+func (r Reference) Repo() string {
+	if r.Layout != "" {
+		return LayoutScheme + r.Layout
+	}
+	return r.Registry + "/" + r.Repository
+}
 
-// URL returns "oci://host/repository", without tag or digest.
-func (r Reference) URL() string { return URLScheme + r.Repo() }
+// URL returns "oci://host/repository", without tag or digest; for a
+// layout, "oci-layout:///path".
+func (r Reference) URL() string {
+	if r.Layout != "" {
+		return r.Repo()
+	}
+	return URLScheme + r.Repo()
+}
+
+// IsLayout reports whether r names an OCI image layout on disk rather than
+// a registry repository.
+func (r Reference) IsLayout() bool { return r.Layout != "" }
 
 // WithTag returns a copy of r that names tag and no digest.
 func (r Reference) WithTag(tag string) Reference {
@@ -325,6 +369,9 @@ func (r Reference) WithDigest(d Digest) Reference {
 // hand should be validated before use; every [Client] operation validates
 // the references it is given before it sends anything.
 func (r Reference) Validate() error {
+	if r.Layout != "" {
+		return r.validateLayout()
+	}
 	if strings.Contains(r.Registry, "@") {
 		return errUserinfo()
 	}
