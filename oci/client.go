@@ -262,5 +262,8 @@ func mapError(err error) error {
 		}
 		return newStatusError(te.StatusCode, codes, msg)
 	}
+	if le := layoutError(err); le != nil {
+		return le
+	}
 	return redactError(scrubAuthError(err))
 }

@@ -109,8 +109,10 @@ func (r Reference) validateLayout() error {
 // per path, and under ".invalid", which no resolver answers.
 func layoutHost(p string) string {
 	sum := sha256.Sum256([]byte(p))
-	return hex.EncodeToString(sum[:16]) + ".oci-layout.invalid"
+	return hex.EncodeToString(sum[:16]) + layoutHostSuffix
 }
+
+const layoutHostSuffix = ".oci-layout.invalid"
 
 // layoutStore reads the files of a layout: "index.json", "oci-layout" and
 // "blobs/<algorithm>/<hex>", the last only ever named from a digest that

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -302,6 +303,18 @@ func isManifestMediaType(mt string) bool {
 		return true
 	}
 	return false
+}
+
+// layoutError returns the cause of a failed request to a layout, without
+// the made-up URL it was sent to, or nil for any other error.
+func layoutError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && strings.HasSuffix(u.Hostname(), layoutHostSuffix) {
+			return ue.Err
+		}
+	}
+	return nil
 }
 
 // response builds an answer to req; body nil is an empty body.
