@@ -38,6 +38,7 @@ package verify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -179,6 +180,47 @@ type Signature struct {
 	// Tlog is the verified transparency-log entry, or nil when the signature
 	// was accepted without one.
 	Tlog *TlogEntry `json:"tlog,omitempty"`
+	// Statement is the verified in-toto statement when the signature is an
+	// attestation (its subject names the verified digest and its predicate
+	// passed the verifier's policy), or nil for a plain signature.
+	Statement *Statement `json:"statement,omitempty"`
+}
+
+// Statement is a verified in-toto statement (https://in-toto.io/Statement/v1
+// or v0.1), as an attestation verifier returns it: plain values, so that
+// this package needs no in-toto library.
+type Statement struct {
+	// Type is the statement's _type, e.g. "https://in-toto.io/Statement/v1".
+	Type string `json:"_type"`
+	// PredicateType is the statement's predicate type, e.g.
+	// "https://slsa.dev/provenance/v1".
+	PredicateType string `json:"predicateType"`
+	// Subject lists the artifacts the statement is about; one of them is the
+	// verified digest.
+	Subject []Subject `json:"subject"`
+	// Predicate is the predicate's JSON, as signed.
+	Predicate json.RawMessage `json:"predicate,omitempty"`
+}
+
+// Subject is one artifact an in-toto statement is about.
+type Subject struct {
+	// Name is the subject's name, often an image repository, or "".
+	Name string `json:"name,omitempty"`
+	// Digest maps algorithm names ("sha256") to lowercase hex digests.
+	Digest map[string]string `json:"digest"`
+}
+
+// Statements returns the in-toto statements of the accepted attestations
+// in r, in the order of r.Signatures; it is empty when r holds plain
+// signatures only.
+func (r *Result) Statements() []Statement {
+	var out []Statement
+	for _, s := range r.Signatures {
+		if s.Statement != nil {
+			out = append(out, *s.Statement)
+		}
+	}
+	return out
 }
 
 // Signer returns a string that identifies who made the signature: "key:" and

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,21 +38,19 @@ var errNotBundle = errors.New("referrer is not a Sigstore bundle")
 func isBundleType(mt string) bool { return strings.HasPrefix(mt, mediaTypeBundlePrefix) }
 
 // mayBeSignatureBundle tells from a referrer's descriptor whether it may be
-// a cosign signature bundle. Referrers of other types (SBOMs, attestations
-// with another predicate) are not signatures and are skipped unread. The
+// a bundle this verifier checks: a cosign signature, or for an attestation
+// verifier an attestation of its predicate type. Referrers of other types
+// (SBOMs, attestations with another predicate) are skipped unread. The
 // artifact type may be missing, or be the empty config's media type when the
 // registry derives it from the config; such referrers are checked on their
 // manifest.
-func mayBeSignatureBundle(d oci.Descriptor) bool {
+func (v *Verifier) mayBeSignatureBundle(d oci.Descriptor) bool {
 	switch {
 	case isBundleType(d.ArtifactType), d.ArtifactType == "", d.ArtifactType == oci.MediaTypeOCIEmptyJSON:
 	default:
 		return false
 	}
-	if pt, ok := d.Annotations["dev.sigstore.bundle.predicateType"]; ok && pt != PredicateTypeCosignSign {
-		return false
-	}
-	return true
+	return !v.declaresOtherPredicate(d.Annotations, annotationBundlePredicateType)
 }
 
 // bundles lists and verifies the bundles attached to a.ref as referrers.
@@ -74,7 +71,7 @@ func (v *Verifier) bundles(ctx context.Context, p *policy, a *attempt) {
 	}
 	var cands []oci.Descriptor
 	for _, d := range descs {
-		if mayBeSignatureBundle(d) {
+		if v.mayBeSignatureBundle(d) {
 			cands = append(cands, d)
 		}
 	}
@@ -129,49 +126,30 @@ func (v *Verifier) bundleCandidate(ctx context.Context, ref oci.Reference, d oci
 	if err != nil {
 		return verify.Signature{}, err
 	}
-	return v.VerifyBundle(ctx, ref.Digest, raw)
-}
-
-// statement is the part of an in-toto statement that names what is signed.
-type statement struct {
-	Type          string `json:"_type"`
-	PredicateType string `json:"predicateType"`
-	Subject       []struct {
-		Digest map[string]string `json:"digest"`
-	} `json:"subject"`
+	return v.verifyBundleRecovered(ctx, ref.Digest, raw)
 }
 
 // checkContent checks, before any cryptography, that the bundle signs d:
-// a DSSE envelope with cosign's in-toto statement naming d, or a message
-// signature over d itself.
-func checkContent(b *sgbundle.Bundle, d oci.Digest) error {
+// a DSSE envelope with an in-toto statement naming d, of cosign's signature
+// predicate or, for an attestation verifier, of its predicate type and
+// accepted by its predicate policies (the statement is returned); or, for a
+// signature verifier, a message signature over d itself.
+func (v *Verifier) checkContent(b *sgbundle.Bundle, d oci.Digest) (*verify.Statement, error) {
 	switch c := b.Bundle.GetContent().(type) {
 	case *protobundle.Bundle_DsseEnvelope:
 		env := c.DsseEnvelope
-		if env.GetPayloadType() != mediaTypeInToto {
-			return fmt.Errorf("%w: DSSE payload type %q, want %q", ErrInvalidSignature, env.GetPayloadType(), mediaTypeInToto)
-		}
-		var st statement
-		if err := json.Unmarshal(env.GetPayload(), &st); err != nil {
-			return fmt.Errorf("%w: DSSE payload is not an in-toto statement: %w", ErrInvalidSignature, err)
-		}
-		if st.PredicateType != PredicateTypeCosignSign {
-			return fmt.Errorf("%w: statement predicate %.100q is not a cosign signature (%s)", ErrInvalidSignature, st.PredicateType, PredicateTypeCosignSign)
-		}
-		for _, s := range st.Subject {
-			if s.Digest[d.Algorithm()] == d.Hex() {
-				return nil
-			}
-		}
-		return fmt.Errorf("%w: statement subjects do not include %s", ErrWrongArtifact, d)
+		return v.checkStatement(env.GetPayloadType(), env.GetPayload(), d)
 	case *protobundle.Bundle_MessageSignature:
+		if v.opts.predicateType != "" {
+			return nil, fmt.Errorf("%w: %w: bundle holds a message signature, not an attestation of type %s", ErrInvalidSignature, ErrWrongPredicateType, v.opts.predicateType)
+		}
 		md := c.MessageSignature.GetMessageDigest()
 		if md == nil || hex.EncodeToString(md.GetDigest()) != d.Hex() {
-			return fmt.Errorf("%w: message signature is over another digest than %s", ErrWrongArtifact, d)
+			return nil, fmt.Errorf("%w: message signature is over another digest than %s", ErrWrongArtifact, d)
 		}
-		return nil
+		return nil, nil
 	default:
-		return fmt.Errorf("%w: bundle holds neither a DSSE envelope nor a message signature", ErrInvalidSignature)
+		return nil, fmt.Errorf("%w: bundle holds neither a DSSE envelope nor a message signature", ErrInvalidSignature)
 	}
 }
 
@@ -211,11 +189,23 @@ func checkChain(b *sgbundle.Bundle) error {
 	return nil
 }
 
-// VerifyBundle verifies one Sigstore bundle (its JSON) as a signature of
-// the artifact with digest d. It reads nothing from the registry (with
-// [WithPublicGoodTUF], the first verification fetches the trusted root). The
-// returned Signature has no Candidate and Verifier set.
+// VerifyBundle verifies one Sigstore bundle (its JSON) for the artifact
+// with digest d. What it accepts depends on the verifier: a signature
+// verifier accepts a cosign signature, that is a message signature over d
+// or a DSSE envelope over an in-toto statement of predicate type
+// [PredicateTypeCosignSign] naming d, and refuses statements of any other
+// predicate type; an attestation verifier ([WithAttestation]) accepts only
+// a DSSE envelope over a statement of its predicate type, whatever that
+// type is, naming d and accepted by its predicate policies, and returns the
+// statement in Signature.Statement. It reads nothing from the registry
+// (with [WithPublicGoodTUF], the first verification fetches the trusted
+// root). The returned Signature has no Candidate and Verifier set.
 func (v *Verifier) VerifyBundle(ctx context.Context, d oci.Digest, bundleJSON []byte) (sig verify.Signature, err error) {
+	return v.verifyBundleRecovered(ctx, d, bundleJSON)
+}
+
+// verifyBundleRecovered is verifyBundle with panics turned into rejections.
+func (v *Verifier) verifyBundleRecovered(ctx context.Context, d oci.Digest, bundleJSON []byte) (sig verify.Signature, err error) {
 	defer recoverInto(&err)
 	return v.verifyBundle(ctx, d, bundleJSON)
 }
@@ -235,7 +225,8 @@ func (v *Verifier) verifyBundle(ctx context.Context, d oci.Digest, bundleJSON []
 	if err := checkChain(b); err != nil {
 		return verify.Signature{}, err
 	}
-	if err := checkContent(b, d); err != nil {
+	st, err := v.checkContent(b, d)
+	if err != nil {
 		return verify.Signature{}, err
 	}
 	digest, err := hex.DecodeString(d.Hex())
@@ -254,6 +245,7 @@ func (v *Verifier) verifyBundle(ctx context.Context, d oci.Digest, bundleJSON []
 		return verify.Signature{}, err
 	}
 	out.Format = verify.FormatBundle
+	out.Statement = st
 	if p.tlog {
 		if entries, err := b.TlogEntries(); err == nil && len(entries) > 0 {
 			e := entries[0]

@@ -180,6 +180,9 @@ func New(opts ...Option) (*Verifier, error) {
 		if len(v.keys) > 0 {
 			v.opts.name = "cosign keyed"
 		}
+		if v.opts.predicateType != "" {
+			v.opts.name += " attestation " + v.opts.predicateType
+		}
 	}
 	v.client = v.opts.client
 	_, v.ownClient = v.opts.setBy[settingClient] // WithClient or WithRegistryOptions

@@ -14,7 +14,8 @@ var _ verify.Fingerprinter = (*Verifier)(nil)
 // Fingerprint summarises everything that decides which signatures v
 // accepts: its keys, its trusted root (or the public-good TUF root), its
 // identities (with their extensions), signature repository, format,
-// requirements and limits. It implements [verify.Fingerprinter].
+// requirements and limits, and for an attestation verifier its predicate
+// type and the names of its predicate policies ([WithPredicatePolicy]). It implements [verify.Fingerprinter].
 func (v *Verifier) Fingerprint() string {
 	h := sha256.New()
 	o := v.opts
@@ -43,6 +44,15 @@ func (v *Verifier) Fingerprint() string {
 	if o.sigRepo != nil {
 		// Only when set, so that fingerprints of earlier policies stay.
 		fmt.Fprintf(h, "sigrepo=%q\n", o.sigRepo.Repo())
+	}
+	if o.predicateType != "" {
+		// Only when set, so that fingerprints of signature verifiers stay.
+		names := make([]string, len(o.predicatePolicies))
+		for i, pp := range o.predicatePolicies {
+			names[i] = pp.name
+		}
+		sort.Strings(names)
+		fmt.Fprintf(h, "attestation=%q policies=%q\n", o.predicateType, names)
 	}
 	return "cosign:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -37,8 +37,11 @@ func legacyTag(d oci.Digest) string { return d.Algorithm() + "-" + d.Hex() + ".s
 
 // legacy lists and verifies the legacy signatures of a.ref.
 func (v *Verifier) legacy(ctx context.Context, p *policy, a *attempt) {
-	tag := legacyTag(a.ref.Digest)
-	where := "legacy signatures " + tag + a.in()
+	tag, mediaType, where := legacyTag(a.ref.Digest), MediaTypeSimpleSigning, "legacy signatures "
+	if v.opts.predicateType != "" {
+		tag, mediaType, where = legacyAttTag(a.ref.Digest), MediaTypeDSSE, "legacy attestations "
+	}
+	where += tag + a.in()
 	a.looked = append(a.looked, "tag "+tag+a.in())
 	m, err := v.client.Manifest(ctx, a.sigRef.WithTag(tag))
 	if errors.Is(err, oci.ErrNotFound) {
@@ -48,23 +51,33 @@ func (v *Verifier) legacy(ctx context.Context, p *policy, a *attempt) {
 		a.listFailed(where, err)
 		return
 	}
-	if len(m.Layers) == 0 {
+	layers := m.Layers
+	if v.opts.predicateType != "" {
+		// Attestations of other predicate types share the image.
+		layers = nil
+		for _, l := range m.Layers {
+			if !v.declaresOtherPredicate(l.Annotations, annotationPredicateType) {
+				layers = append(layers, l)
+			}
+		}
+	}
+	if len(layers) == 0 {
 		return
 	}
-	a.found += len(m.Layers)
-	if len(m.Layers) > v.opts.maxSignatures {
-		a.fail(where, fmt.Errorf("%w: %d signature layers, the limit is %d; none was read", ErrTooManySignatures, len(m.Layers), v.opts.maxSignatures))
+	a.found += len(layers)
+	if len(layers) > v.opts.maxSignatures {
+		a.fail(where, fmt.Errorf("%w: %d signature layers, the limit is %d; none was read", ErrTooManySignatures, len(layers), v.opts.maxSignatures))
 		return
 	}
 	// Signatures over the same payload share one blob: fetch each once.
 	payloads := map[oci.Digest][]byte{}
-	for i, layer := range m.Layers {
+	for i, layer := range layers {
 		if ctx.Err() != nil {
 			return
 		}
 		candidate := fmt.Sprintf("legacy %s layer %d", tag, i)
-		if layer.MediaType != MediaTypeSimpleSigning {
-			a.fail(candidate, fmt.Errorf("%w: layer media type %q, want %q", ErrInvalidSignature, layer.MediaType, MediaTypeSimpleSigning))
+		if layer.MediaType != mediaType {
+			a.fail(candidate, fmt.Errorf("%w: layer media type %q, want %q", ErrInvalidSignature, layer.MediaType, mediaType))
 			continue
 		}
 		payload, ok := payloads[layer.Digest]
@@ -76,7 +89,7 @@ func (v *Verifier) legacy(ctx context.Context, p *policy, a *attempt) {
 			}
 			payloads[layer.Digest] = payload
 		}
-		sig, err := v.VerifyLegacySignature(ctx, a.ref.Digest, payload, layer.Annotations)
+		sig, err := v.verifyLegacyRecovered(ctx, a.ref.Digest, payload, layer.Annotations)
 		if err != nil {
 			a.fail(candidate, err)
 			continue
@@ -121,7 +134,19 @@ func checkPayloadDigest(payload []byte, want oci.Digest) error {
 // reads nothing from the registry (with [WithPublicGoodTUF], the first
 // verification fetches the trusted root). The returned Signature has no
 // Candidate and Verifier set.
+//
+// An attestation verifier ([WithAttestation]) refuses it with an error
+// wrapping [ErrInvalidOption]: use [Verifier.VerifyLegacyAttestation].
 func (v *Verifier) VerifyLegacySignature(ctx context.Context, d oci.Digest, payload []byte, annotations map[string]string) (sig verify.Signature, err error) {
+	defer recoverInto(&err)
+	if v.opts.predicateType != "" {
+		return verify.Signature{}, fmt.Errorf("%w: an attestation verifier verifies no simple-signing signature: use VerifyLegacyAttestation", ErrInvalidOption)
+	}
+	return v.verifyLegacy(ctx, d, payload, annotations)
+}
+
+// verifyLegacyRecovered is verifyLegacy with panics turned into rejections.
+func (v *Verifier) verifyLegacyRecovered(ctx context.Context, d oci.Digest, payload []byte, annotations map[string]string) (sig verify.Signature, err error) {
 	defer recoverInto(&err)
 	return v.verifyLegacy(ctx, d, payload, annotations)
 }
@@ -136,15 +161,25 @@ func (v *Verifier) verifyLegacy(ctx context.Context, d oci.Digest, payload []byt
 	}
 	// Defence in depth: check the claim ourselves before any cryptography,
 	// whatever cosign's ClaimVerifier does.
-	if err := checkPayloadDigest(payload, d); err != nil {
-		return verify.Signature{}, err
-	}
+	att := v.opts.predicateType != ""
+	var st *verify.Statement
 	b64sig := annotations[annotationSignature]
-	if b64sig == "" {
-		return verify.Signature{}, fmt.Errorf("%w: no %s annotation", ErrInvalidSignature, annotationSignature)
-	}
-	if _, err := base64.StdEncoding.DecodeString(b64sig); err != nil {
-		return verify.Signature{}, fmt.Errorf("%w: %s annotation is not base64: %w", ErrInvalidSignature, annotationSignature, err)
+	if att {
+		// The signature is in the envelope; cosign leaves the annotation empty.
+		if st, err = v.checkEnvelope(payload, d); err != nil {
+			return verify.Signature{}, err
+		}
+		b64sig = ""
+	} else {
+		if err := checkPayloadDigest(payload, d); err != nil {
+			return verify.Signature{}, err
+		}
+		if b64sig == "" {
+			return verify.Signature{}, fmt.Errorf("%w: no %s annotation", ErrInvalidSignature, annotationSignature)
+		}
+		if _, err := base64.StdEncoding.DecodeString(b64sig); err != nil {
+			return verify.Signature{}, fmt.Errorf("%w: %s annotation is not base64: %w", ErrInvalidSignature, annotationSignature, err)
+		}
 	}
 	var sopts []static.Option
 	if cert := annotations[annotationCertificate]; cert != "" {
@@ -171,7 +206,12 @@ func (v *Verifier) verifyLegacy(ctx context.Context, d oci.Digest, payload []byt
 		if hasTimestamp && len(v.keys) == 0 && p.useTSA {
 			// Verified here first: cosign v2.6.5 indexes an empty result
 			// (a panic) when no timestamp verifies, and logs warnings.
+			// The timestamp covers the raw signature, or for an
+			// attestation the envelope, as cosign's VerifyRFC3161Timestamp has it.
 			raw, _ := base64.StdEncoding.DecodeString(b64sig)
+			if att {
+				raw = payload
+			}
 			entity := &timestampEntity{ts: ts.SignedRFC3161Timestamp, sig: raw}
 			if _, err := sgverify.VerifySignedTimestampWithThreshold(entity, p.tm, 1); err != nil {
 				return verify.Signature{}, fmt.Errorf("%w: RFC 3161 timestamp: %w", ErrInvalidSignature, err)
@@ -204,6 +244,7 @@ func (v *Verifier) verifyLegacy(ctx context.Context, d oci.Digest, payload []byt
 		return verify.Signature{}, err
 	}
 	out.Format = verify.FormatLegacy
+	out.Statement = st
 	if p.tlog && rekorBundle != nil {
 		out.Tlog = &verify.TlogEntry{
 			LogIndex:       rekorBundle.Payload.LogIndex,
@@ -220,16 +261,15 @@ func (v *Verifier) legacyKeyed(ctx context.Context, p *policy, sig cosignoci.Sig
 		var keyErr error
 		for _, kv := range k.verifiers {
 			co := &cosign.CheckOpts{
-				SigVerifier:   kv,
-				IgnoreTlog:    !p.tlog,
-				IgnoreSCT:     true,
-				Offline:       true,
-				ClaimVerifier: cosign.SimpleClaimVerifier,
+				SigVerifier: kv,
+				IgnoreTlog:  !p.tlog,
+				IgnoreSCT:   true,
+				Offline:     true,
 				// Used for the Rekor bundle only: with SigVerifier set,
 				// cosign ignores certificates.
 				TrustedMaterial: p.tm,
 			}
-			if _, err := cosign.VerifyImageSignature(ctx, sig, h, co); err != nil {
+			if err := v.cosignVerify(ctx, sig, h, co); err != nil {
 				keyErr = err
 				continue
 			}
@@ -254,7 +294,6 @@ func (v *Verifier) legacyKeyless(ctx context.Context, p *policy, sig cosignoci.S
 		IgnoreSCT:           !p.sct,
 		UseSignedTimestamps: p.useTSA,
 		Offline:             true,
-		ClaimVerifier:       cosign.SimpleClaimVerifier,
 	}
 	for _, id := range v.opts.identities {
 		co.Identities = append(co.Identities, cosign.Identity{
@@ -266,7 +305,7 @@ func (v *Verifier) legacyKeyless(ctx context.Context, p *policy, sig cosignoci.S
 		// Unreachable through New; never let an empty list mean "anyone".
 		return verify.Signature{}, fmt.Errorf("%w: no identities configured", ErrInvalidOption)
 	}
-	if _, err := cosign.VerifyImageSignature(ctx, sig, h, co); err != nil {
+	if err := v.cosignVerify(ctx, sig, h, co); err != nil {
 		return verify.Signature{}, fmt.Errorf("%w: %w", ErrInvalidSignature, err)
 	}
 	sum, err := certificate.SummarizeCertificate(cert)
@@ -287,6 +326,19 @@ func (v *Verifier) legacyKeyless(ctx context.Context, p *policy, sig cosignoci.S
 		}
 	}
 	return verify.Signature{Issuer: sum.Issuer, Subject: sum.SubjectAlternativeName}, nil
+}
+
+// cosignVerify verifies a legacy signature, or attestation, with cosign,
+// and has cosign check the claim too.
+func (v *Verifier) cosignVerify(ctx context.Context, sig cosignoci.Signature, h v1.Hash, co *cosign.CheckOpts) error {
+	if v.opts.predicateType != "" {
+		co.ClaimVerifier = cosign.IntotoSubjectClaimVerifier
+		_, err := cosign.VerifyBlobAttestation(ctx, sig, h, co)
+		return err
+	}
+	co.ClaimVerifier = cosign.SimpleClaimVerifier
+	_, err := cosign.VerifyImageSignature(ctx, sig, h, co)
+	return err
 }
 
 // timestampEntity presents a legacy signature's RFC 3161 timestamp to

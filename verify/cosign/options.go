@@ -210,6 +210,10 @@ type options struct {
 	name          string
 	sigRepo       *oci.Reference // registry and repository only
 
+	predicateType     string // WithAttestation: verify attestations of this type
+	predicatePolicies []predicatePolicy
+	slsa              bool // WithSLSAPolicy given
+
 	// setBy records which option set each single-valued setting, so that
 	// a second one is an error rather than silently overriding the first.
 	setBy map[string]string
@@ -219,14 +223,15 @@ type options struct {
 
 // Settings that one option at most may set.
 const (
-	settingClient     = "registry client"
-	settingRoot       = "trusted root"
-	settingFormat     = "signature format"
-	settingMaxSigs    = "signature count limit"
-	settingMaxAttach  = "attachment size limit"
-	settingName       = "verifier name"
-	settingSigRepo    = "signature repository"
-	optRegistryOption = "WithRegistryOptions"
+	settingClient      = "registry client"
+	settingRoot        = "trusted root"
+	settingFormat      = "signature format"
+	settingMaxSigs     = "signature count limit"
+	settingMaxAttach   = "attachment size limit"
+	settingName        = "verifier name"
+	settingSigRepo     = "signature repository"
+	settingAttestation = "attestation predicate type"
+	optRegistryOption  = "WithRegistryOptions"
 )
 
 // claim records that opt sets setting, and refuses an option that sets a
@@ -666,6 +671,11 @@ func (o *options) validate() error {
 		fail("WithIdentities conflicts with WithoutIdentityUnsafe: give the identities, or knowingly accept any")
 	case !keyed && len(o.identities) == 0 && !o.noIdentity:
 		fail("keyless verification needs WithIdentities (or, knowingly, WithoutIdentityUnsafe)")
+	}
+	if o.predicateType == "" && len(o.predicatePolicies) > 0 {
+		fail("WithPredicatePolicy and WithSLSAPolicy apply to attestation verifiers: add WithAttestation(predicateType)")
+	} else if o.slsa && o.predicateType != PredicateTypeSLSAProvenanceV02 && o.predicateType != PredicateTypeSLSAProvenanceV1 {
+		fail("%v, not %q", errSLSAType, o.predicateType)
 	}
 	if !hasRoot && (o.requireTlog || o.requireSCT || o.requireTS) {
 		fail("WithRequireTlog, WithRequireSCT and WithRequireSignedTimestamp need a trusted root")

@@ -62,6 +62,7 @@ type signOptions struct {
 	claimed oci.Digest
 	chain   chainMode
 	sigRepo *oci.Reference
+	declare string // WithDeclaredPredicateType
 }
 
 // chainMode is how a bundle carries a keyless certificate.
@@ -300,6 +301,11 @@ func SignLegacy(ctx context.Context, c *oci.Client, ref oci.Reference, s Signer,
 // names, creating the image when there is none. Use it to attach crafted
 // signatures in tests; [SignLegacy] uses it for real ones.
 func AppendLegacySignature(ctx context.Context, c *oci.Client, ref oci.Reference, layer oci.Descriptor, payload []byte) (oci.Descriptor, error) {
+	return appendLegacy(ctx, c, ref, LegacySignatureTag(ref.Digest), layer, payload)
+}
+
+// appendLegacy appends layer to the image tagged tag in ref's repository.
+func appendLegacy(ctx context.Context, c *oci.Client, ref oci.Reference, tag string, layer oci.Descriptor, payload []byte) (oci.Descriptor, error) {
 	if ref.Digest == "" {
 		return oci.Descriptor{}, fmt.Errorf("verifytest: attach to %s: the reference must carry a digest", ref)
 	}
@@ -307,7 +313,7 @@ func AppendLegacySignature(ctx context.Context, c *oci.Client, ref oci.Reference
 	if err := c.PushBlob(ctx, repo, oci.Descriptor{MediaType: layer.MediaType, Digest: layer.Digest, Size: layer.Size}, bytes.NewReader(payload)); err != nil {
 		return oci.Descriptor{}, fmt.Errorf("verifytest: uploading signature payload: %w", err)
 	}
-	sigRef := ref.WithTag(LegacySignatureTag(ref.Digest))
+	sigRef := ref.WithTag(tag)
 	var layers []oci.Descriptor
 	existing, err := c.Manifest(ctx, sigRef)
 	switch {
@@ -395,6 +401,12 @@ func BundleJSON(ctx context.Context, d oci.Digest, s Signer, opts ...SignOption)
 	if err != nil {
 		return nil, err
 	}
+	return statementBundle(ctx, o, m, statement)
+}
+
+// statementBundle signs statement in a DSSE envelope and returns the
+// Sigstore bundle that carries it.
+func statementBundle(ctx context.Context, o *signOptions, m *signingMaterial, statement []byte) ([]byte, error) {
 	sig, err := signMessage(m.priv, dssePAE(MediaTypeInToto, statement))
 	if err != nil {
 		return nil, fmt.Errorf("verifytest: signing: %w", err)
@@ -484,7 +496,7 @@ func SignBundle(ctx context.Context, c *oci.Client, ref oci.Reference, s Signer,
 	if err != nil {
 		return oci.Descriptor{}, err
 	}
-	return attachBundle(ctx, c, ref, o.target(ref).WithTag(""), bundle)
+	return attachBundle(ctx, c, ref, o.target(ref).WithTag(""), bundle, PredicateTypeCosignSign)
 }
 
 // AttachBundle attaches bundle (a Sigstore bundle's JSON) to the manifest
@@ -492,12 +504,12 @@ func SignBundle(ctx context.Context, c *oci.Client, ref oci.Reference, s Signer,
 // referrer manifest's descriptor. Use it to attach crafted bundles in tests;
 // [SignBundle] uses it for real ones.
 func AttachBundle(ctx context.Context, c *oci.Client, ref oci.Reference, bundle []byte) (oci.Descriptor, error) {
-	return attachBundle(ctx, c, ref, ref.WithTag(""), bundle)
+	return attachBundle(ctx, c, ref, ref.WithTag(""), bundle, PredicateTypeCosignSign)
 }
 
 // attachBundle attaches bundle to the manifest ref names as a referrer
-// stored in repo.
-func attachBundle(ctx context.Context, c *oci.Client, ref, repo oci.Reference, bundle []byte) (oci.Descriptor, error) {
+// stored in repo, declaring predicateType in its annotations.
+func attachBundle(ctx context.Context, c *oci.Client, ref, repo oci.Reference, bundle []byte, predicateType string) (oci.Descriptor, error) {
 	if ref.Digest == "" {
 		return oci.Descriptor{}, fmt.Errorf("verifytest: attach to %s: the reference must carry a digest", ref)
 	}
@@ -523,7 +535,7 @@ func attachBundle(ctx context.Context, c *oci.Client, ref, repo oci.Reference, b
 		"subject":       oci.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
 		"annotations": map[string]string{
 			"dev.sigstore.bundle.content":       "dsse-envelope",
-			"dev.sigstore.bundle.predicateType": PredicateTypeCosignSign,
+			"dev.sigstore.bundle.predicateType": predicateType,
 			"org.opencontainers.image.created":  time.Now().UTC().Format(time.RFC3339),
 		},
 	})
