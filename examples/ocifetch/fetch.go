@@ -188,7 +188,24 @@ func (c *config) verifier(client *oci.Client) (verify.Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verification options: %w", err)
 	}
-	return v, nil
+	if c.attType == "" {
+		return v, nil
+	}
+	// The attestation is verified with the same trust, and required too.
+	opts[1] = cosign.WithName(c.policyName + " attestation")
+	opts = append(opts, cosign.WithAttestation(c.attType))
+	if c.slsa() {
+		opts = append(opts, cosign.WithSLSAPolicy(cosign.SLSAPolicy{BuilderID: c.slsaBuilder, SourceRepository: c.slsaRepo, SourceRef: c.slsaRef}))
+	}
+	att, err := cosign.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("attestation options: %w", err)
+	}
+	all, err := verify.AllOf(v, att)
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
 }
 
 // source builds the ocisource.Source from the flags.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/verify/cosign"
 )
 
 // helpText is printed by --help. TestHelpNamesEveryFlag keeps it in step
@@ -65,6 +66,13 @@ Verification (cosign; without these flags, signatures are not checked):
                              COSIGN_REPOSITORY
                              Regular expressions are anchored: "example\.com" does not
                              match "evil-example.com".
+  --attestation-type TYPE    also require an in-toto attestation of predicate TYPE (e.g.
+                             https://slsa.dev/provenance/v1), signed by the same --key or
+                             keyless identity; the fetch needs both signature and attestation
+  --slsa-builder-id ID       with an SLSA provenance --attestation-type: the exact builder id
+  --slsa-source-repository URL
+                             ... the exact source repository (e.g. https://github.com/org/app)
+  --slsa-source-ref REF      ... the exact git ref built (e.g. refs/heads/main)
 
 Registry:
   --docker-config DIR        read credentials from DIR/config.json (default: $DOCKER_CONFIG,
@@ -126,6 +134,9 @@ type config struct {
 	trustedRoot           string
 	publicGood            bool
 	sigRepo               string
+	attType               string
+	slsaBuilder           string
+	slsaRepo, slsaRef     string
 	dockerConfig, caFile  string
 	clientCert, clientKey string
 	insecure              bool
@@ -180,6 +191,10 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.trustedRoot, "trusted-root", "", "")
 	fs.BoolVar(&c.publicGood, "sigstore-public-good", false, "")
 	fs.StringVar(&c.sigRepo, "signature-repository", "", "")
+	fs.StringVar(&c.attType, "attestation-type", "", "")
+	fs.StringVar(&c.slsaBuilder, "slsa-builder-id", "", "")
+	fs.StringVar(&c.slsaRepo, "slsa-source-repository", "", "")
+	fs.StringVar(&c.slsaRef, "slsa-source-ref", "", "")
 	fs.StringVar(&c.dockerConfig, "docker-config", "", "")
 	fs.StringVar(&c.caFile, "ca-file", "", "")
 	fs.StringVar(&c.clientCert, "client-cert", "", "")
@@ -290,6 +305,10 @@ func (c *config) validateVerification() error {
 		return errors.New("--trusted-root and --sigstore-public-good need --key or the --certificate-* identity flags")
 	case !keyed && !c.keyless && c.sigRepo != "":
 		return errors.New("--signature-repository needs --key or the --certificate-* identity flags")
+	case !keyed && !c.keyless && c.attType != "":
+		return errors.New("--attestation-type needs --key or the --certificate-* identity flags (the attestation is verified with the same trust)")
+	case c.slsa() && c.attType != cosign.PredicateTypeSLSAProvenanceV1 && c.attType != cosign.PredicateTypeSLSAProvenanceV02:
+		return fmt.Errorf("--slsa-* flags need --attestation-type %s or %s", cosign.PredicateTypeSLSAProvenanceV1, cosign.PredicateTypeSLSAProvenanceV02)
 	}
 	if c.sigRepo != "" {
 		ref, err := oci.ParseReference(strings.TrimPrefix(c.sigRepo, oci.URLScheme))
@@ -355,8 +374,14 @@ func (c *config) policyFingerprint() (string, error) {
 	if c.sigRepo != "" {
 		fmt.Fprintf(h, "signature repository %q\n", strings.TrimPrefix(c.sigRepo, oci.URLScheme))
 	}
+	if c.attType != "" {
+		fmt.Fprintf(h, "attestation %q slsa %q %q %q\n", c.attType, c.slsaBuilder, c.slsaRepo, c.slsaRef)
+	}
 	return fmt.Sprintf("%s [policy %s]", mode, hex.EncodeToString(h.Sum(nil))[:12]), nil
 }
+
+// slsa reports whether an --slsa-* flag was given.
+func (c *config) slsa() bool { return c.slsaBuilder != "" || c.slsaRepo != "" || c.slsaRef != "" }
 
 // parseSize reads a byte count: digits with an optional KiB, MiB, GiB or
 // TiB suffix (or K, M, G, T, the same powers of 1024).

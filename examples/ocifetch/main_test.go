@@ -849,3 +849,40 @@ func TestRunPlatform(t *testing.T) {
 		t.Errorf("stderr does not name the flag:\n%s", r.stderr)
 	}
 }
+
+// --attestation-type requires an attestation besides the signature, signed
+// with the same key, and --slsa-* check its provenance.
+func TestRunAttestation(t *testing.T) {
+	e := newEnv(t)
+	ref := e.push("1.0.0", map[string]string{"app.yaml": "built\n"})
+	key, err := verifytest.NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifytest.SignLegacy(e.ctx, e.reg.Client(), ref, key); err != nil {
+		t.Fatal(err)
+	}
+	pub := e.file("cosign.pub", key.PublicKeyPEM())
+	v1 := verifytest.PredicateTypeSLSAProvenanceV1
+	args := func(dir string, extra ...string) []string {
+		return append([]string{"--url", e.url(), "--tag", "1.0.0", "--key", pub, "--out", filepath.Join(e.work, dir)}, extra...)
+	}
+	r := e.mustRun(3, args("unattested", "--attestation-type", v1)...)
+	if !strings.Contains(r.stderr, "no signatures") {
+		t.Errorf("a signed but unattested artifact: stderr does not say nothing was found:\n%s", r.stderr)
+	}
+	prov := []byte(`{"buildDefinition":{"externalParameters":{"workflow":{"repository":"https://github.com/org/app","ref":"refs/heads/main"}}},"runDetails":{"builder":{"id":"https://github.com/actions/runner/github-hosted"}}}`)
+	if _, err := verifytest.AttestBundle(e.ctx, e.reg.Client(), ref, key, v1, prov); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(0, args("attested", "--attestation-type", v1,
+		"--slsa-builder-id", "https://github.com/actions/runner/github-hosted",
+		"--slsa-source-repository", "https://github.com/org/app", "--slsa-source-ref", "refs/heads/main")...)
+	r = e.mustRun(3, args("other-builder", "--attestation-type", v1, "--slsa-builder-id", "https://example.com/builder")...)
+	if !strings.Contains(r.stderr, "predicate rejected") {
+		t.Errorf("a builder mismatch: stderr does not say the predicate was rejected:\n%s", r.stderr)
+	}
+	e.mustRun(2, args("x", "--slsa-builder-id", "b")...)
+	e.mustRun(2, args("x", "--attestation-type", "https://example.com/x", "--slsa-source-ref", "r")...)
+	e.mustRun(2, "--url", e.url(), "--tag", "1.0.0", "--attestation-type", v1, "--out", filepath.Join(e.work, "x"))
+}
