@@ -23,6 +23,9 @@ REGISTRY_VER    := v3.1.2
 COSIGN_MOD      := github.com/sigstore/cosign/v2
 COSIGN_PKG      := $(COSIGN_MOD)/cmd/cosign
 COSIGN_VER      := v2.6.5
+HELM_MOD        := helm.sh/helm/v3
+HELM_PKG        := $(HELM_MOD)/cmd/helm
+HELM_VER        := v3.22.0
 STATICCHECK_MOD := honnef.co/go/tools
 STATICCHECK_PKG := $(STATICCHECK_MOD)/cmd/staticcheck
 STATICCHECK_VER := v0.8.2
@@ -122,6 +125,7 @@ tools:
 	$(call install_tool,staticcheck,$(STATICCHECK_MOD),$(STATICCHECK_PKG),$(STATICCHECK_VER))
 	$(call install_tool,registry,$(REGISTRY_MOD),$(REGISTRY_PKG),$(REGISTRY_VER))
 	$(call install_tool,cosign,$(COSIGN_MOD),$(COSIGN_PKG),$(COSIGN_VER))
+	$(call install_tool,helm,$(HELM_MOD),$(HELM_PKG),$(HELM_VER))
 
 clean-tools:
 	rm -rf $(TOOLS_DIR)

@@ -429,7 +429,7 @@ func (f *Fetcher) pull(ctx context.Context, ref oci.Reference, layer oci.Descrip
 	}))
 	var stats *tarball.Stats
 	if p.op == LayerCopy {
-		stats, err = tarball.Extract(ctx, copyStream(body, copyName(layer), layer.Size), t.dir,
+		stats, err = tarball.Extract(ctx, copyStream(body, copyName(layer, a.Metadata), layer.Size), t.dir,
 			append(opts, tarball.WithCompression(tarball.CompressionNone))...)
 	} else {
 		if len(src.Ignore) > 0 {
@@ -582,13 +582,23 @@ func (f *Fetcher) cached(t *target, rec *record, revision, settings string, want
 }
 
 // copyName is the file name for LayerCopy: the layer's title annotation if
-// it is a plain file name, else "layer".
-func copyName(l oci.Descriptor) string {
-	t := l.Annotations["org.opencontainers.image.title"]
-	if t == "" || t != path.Base(t) || t == "." || t == ".." || strings.HasPrefix(t, "..") || strings.ContainsAny(t, `/\:`) || len(t) > 255 || t == "lost+found" {
-		return "layer"
+// it is a plain file name; for a Helm chart (whose layer has none) the
+// "<name>-<version>.tgz" helm itself would write, from the manifest's title
+// and version annotations; else "layer".
+func copyName(l oci.Descriptor, manifest map[string]string) string {
+	if t := l.Annotations[oci.AnnotationTitle]; safeFileName(t) {
+		return t
 	}
-	return t
+	if l.MediaType == oci.MediaTypeHelmChart {
+		if t := manifest[oci.AnnotationTitle] + "-" + manifest[oci.AnnotationVersion] + ".tgz"; manifest[oci.AnnotationTitle] != "" && manifest[oci.AnnotationVersion] != "" && safeFileName(t) {
+			return t
+		}
+	}
+	return "layer"
+}
+
+func safeFileName(t string) bool {
+	return t != "" && t == path.Base(t) && t != "." && t != ".." && !strings.HasPrefix(t, "..") && !strings.ContainsAny(t, `/\:`) && len(t) <= 255 && t != "lost+found"
 }
 
 // copyStream presents r, size bytes, as a one-entry tar archive holding the

@@ -546,3 +546,32 @@ func TestFetchTornRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchHelmChartVersions: for the Helm chart media type, a semver range
+// reads "_" in tags as the "+" helm cannot store ("1.1.0_build.1" is
+// 1.1.0+build.1); for other media types such tags are not versions.
+func TestFetchHelmChartVersions(t *testing.T) {
+	e := newEnv(t)
+	for _, tag := range []string{"1.0.0", "1.1.0_build.1"} {
+		if _, err := e.reg.PushBytes(e.ctx, "app:"+tag, oci.MediaTypeHelmChart, []byte("chart "+tag)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := e.src(ocisource.Ref{SemVer: ">=1.0.0"})
+	src.Layer = ocisource.LayerSelector{MediaType: oci.MediaTypeHelmChart, Operation: ocisource.LayerCopy}
+	a, err := e.f.Fetch(e.ctx, src, e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Tag != "1.1.0_build.1" {
+		t.Errorf("chart tag = %q, want 1.1.0_build.1", a.Tag)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.dir, "layer")); string(b) != "chart 1.1.0_build.1" {
+		t.Errorf("copied layer = %q", b)
+	}
+	src.Layer.MediaType = ""
+	a, err = e.f.Fetch(e.ctx, src, filepath.Join(t.TempDir(), "other"))
+	if err != nil || a.Tag != "1.0.0" {
+		t.Errorf("without the chart media type: tag %v, %v; want 1.0.0", a, err)
+	}
+}

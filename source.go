@@ -39,7 +39,9 @@ type Ref struct {
 	// Digest pins the artifact ("sha256:<hex>").
 	Digest string
 	// SemVer is a Masterminds semver constraint (">=1.0.0 <2.0.0", "~1.2");
-	// the highest matching tag wins.
+	// the highest matching tag wins. When Layer.MediaType is
+	// [oci.MediaTypeHelmChart], tags are read as Helm stores chart versions
+	// ("1.2.3_build" is version "1.2.3+build").
 	SemVer string
 	// SemVerFilter is a regular expression tags must match before SemVer is applied.
 	SemVerFilter string
@@ -111,6 +113,10 @@ func (s Source) parse() (parsed, error) {
 		var opts []semverref.Option
 		if s.Ref.SemVerFilter != "" {
 			opts = append(opts, semverref.WithFilter(s.Ref.SemVerFilter))
+		}
+		if s.Layer.MediaType == oci.MediaTypeHelmChart {
+			// helm push stores chart version "1.2.3+build" as tag "1.2.3_build".
+			opts = append(opts, semverref.WithHelmTags())
 		}
 		if sel, err = semverref.Compile(s.Ref.SemVer, opts...); err != nil {
 			return parsed{}, err

@@ -26,6 +26,11 @@ const (
 	MediaTypeFluxConfig = "application/vnd.cncf.flux.config.v1+json"
 	// MediaTypeFluxContent is the layer media type of artifacts made by `flux push artifact`.
 	MediaTypeFluxContent = "application/vnd.cncf.flux.content.v1.tar+gzip"
+	// MediaTypeHelmChart is the layer of a Helm chart pushed with `helm
+	// push`: the chart's .tgz.
+	MediaTypeHelmChart = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+	// MediaTypeHelmConfig is the config of a Helm chart (its Chart.yaml as JSON).
+	MediaTypeHelmConfig = "application/vnd.cncf.helm.config.v1+json"
 )
 
 // Annotation keys of the OCI image specification that Flux artifacts carry.
@@ -33,6 +38,11 @@ const (
 	AnnotationCreated  = "org.opencontainers.image.created"
 	AnnotationSource   = "org.opencontainers.image.source"
 	AnnotationRevision = "org.opencontainers.image.revision"
+	// AnnotationTitle names a layer's file, or (on a Helm chart's
+	// manifest) the chart.
+	AnnotationTitle = "org.opencontainers.image.title"
+	// AnnotationVersion is a Helm chart's version, on its manifest.
+	AnnotationVersion = "org.opencontainers.image.version"
 )
 
 var manifestAccept = strings.Join([]string{MediaTypeOCIManifest, MediaTypeOCIIndex, MediaTypeDockerManifest, MediaTypeDockerList}, ", ")
