@@ -165,7 +165,7 @@ func (c *config) verifier(client *oci.Client) (verify.Verifier, error) {
 	if len(c.keys) == 0 && !c.keyless {
 		return nil, nil
 	}
-	opts := []cosign.Option{cosign.WithClient(client), cosign.WithName(c.policyName)}
+	opts := []cosign.Option{cosign.WithClient(client)}
 	if len(c.keys) > 0 {
 		opts = append(opts, cosign.WithKeyFiles(c.keys...))
 	}
@@ -184,7 +184,7 @@ func (c *config) verifier(client *oci.Client) (verify.Verifier, error) {
 			Subject: c.identity, SubjectRegExp: c.identityRE,
 		}))
 	}
-	v, err := cosign.New(opts...)
+	v, err := cosign.New(append(opts, cosign.WithName(c.policyName))...)
 	if err != nil {
 		return nil, fmt.Errorf("verification options: %w", err)
 	}
@@ -192,8 +192,7 @@ func (c *config) verifier(client *oci.Client) (verify.Verifier, error) {
 		return v, nil
 	}
 	// The attestation is verified with the same trust, and required too.
-	opts[1] = cosign.WithName(c.policyName + " attestation")
-	opts = append(opts, cosign.WithAttestation(c.attType))
+	opts = append(opts, cosign.WithName(c.policyName+" attestation"), cosign.WithAttestation(c.attType))
 	if c.slsa() {
 		opts = append(opts, cosign.WithSLSAPolicy(cosign.SLSAPolicy{BuilderID: c.slsaBuilder, SourceRepository: c.slsaRepo, SourceRef: c.slsaRef}))
 	}

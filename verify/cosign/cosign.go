@@ -25,6 +25,27 @@
 // The number of signatures and the size of each attachment are bounded and
 // checked on descriptors before anything is downloaded.
 //
+// # Attestations
+//
+// With [WithAttestation], a Verifier checks in-toto attestations instead
+// of signatures, with the same trust options: the legacy "sha256-<hex>.att"
+// image and DSSE bundles attached as referrers. The predicate type is
+// required; the statement's subject must name the pinned digest; predicate
+// policies ([WithPredicatePolicy], or [WithSLSAPolicy] for SLSA provenance
+// v0.2 and v1) decide on the predicate; and each accepted attestation
+// carries its statement ([verify.Signature].Statement). To require a
+// signature and an attestation, combine two Verifiers:
+//
+//	signed, _ := cosign.New(cosign.WithKeys(pub))
+//	built, _ := cosign.New(cosign.WithKeys(pub),
+//		cosign.WithAttestation(cosign.PredicateTypeSLSAProvenanceV1),
+//		cosign.WithSLSAPolicy(cosign.SLSAPolicy{BuilderID: "https://github.com/actions/runner/github-hosted"}))
+//	policy, _ := verify.AllOf(signed, built)
+//
+// SLSA fields and predicate policies are checked by hand over plain JSON
+// (no in-toto library is needed to read a handful of fields); cosign's
+// CheckOpts carry no predicate policy outside its CUE/Rego evaluation.
+//
 // # Which client reads the signatures
 //
 // Signatures must be read with the settings the artifact was read with: a

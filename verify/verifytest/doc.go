@@ -3,7 +3,9 @@
 // authority, and sigstore-go's pkg/testing/ca Rekor log and timestamp authority) that
 // exports its trusted_root.json, and signs artifacts in a registry (typically
 // an oci/ocitest one) keyed or keyless, in cosign's legacy format or as a
-// Sigstore bundle, shaped exactly as cosign v2.6 attaches them. Keyless
+// Sigstore bundle, shaped exactly as cosign v2.6 attaches them; and attests
+// them with in-toto statements of any predicate ([AttestLegacy],
+// [AttestBundle]). Keyless
 // identities are email addresses ("release@example.com") or URIs, such as
 // the GitHub Actions workflow identities Fulcio issues
 // ("https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1"),
