@@ -26,6 +26,9 @@ COSIGN_VER      := v2.6.5
 HELM_MOD        := helm.sh/helm/v3
 HELM_PKG        := $(HELM_MOD)/cmd/helm
 HELM_VER        := v3.22.0
+ORAS_MOD        := oras.land/oras
+ORAS_PKG        := $(ORAS_MOD)/cmd/oras
+ORAS_VER        := v1.3.6
 STATICCHECK_MOD := honnef.co/go/tools
 STATICCHECK_PKG := $(STATICCHECK_MOD)/cmd/staticcheck
 STATICCHECK_VER := v0.8.2
@@ -126,6 +129,7 @@ tools:
 	$(call install_tool,registry,$(REGISTRY_MOD),$(REGISTRY_PKG),$(REGISTRY_VER))
 	$(call install_tool,cosign,$(COSIGN_MOD),$(COSIGN_PKG),$(COSIGN_VER))
 	$(call install_tool,helm,$(HELM_MOD),$(HELM_PKG),$(HELM_VER))
+	$(call install_tool,oras,$(ORAS_MOD),$(ORAS_PKG),$(ORAS_VER))
 
 clean-tools:
 	rm -rf $(TOOLS_DIR)
