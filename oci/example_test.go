@@ -84,3 +84,13 @@ func ExampleClient() {
 	// not really a tarball
 	// [v1.0.0]
 }
+
+// The tags cosign stores signatures and attestations under.
+func ExampleCosignTag() {
+	d, _ := oci.ParseDigest("sha256:" + strings.Repeat("0", 63) + "1")
+	fmt.Println(oci.CosignTag(d, oci.CosignSignature))
+	fmt.Println(oci.CosignTag(d, oci.CosignAttestation))
+	// Output:
+	// sha256-0000000000000000000000000000000000000000000000000000000000000001.sig
+	// sha256-0000000000000000000000000000000000000000000000000000000000000001.att
+}

@@ -440,3 +440,18 @@ func truncate(s string) string {
 	}
 	return s[:max] + "…"
 }
+
+// Kinds of cosign's tag-named attachments, for [CosignTag].
+const (
+	CosignSignature   = "sig"
+	CosignAttestation = "att"
+	CosignSBOM        = "sbom"
+)
+
+// CosignTag returns the tag under which cosign stores an attachment of kind
+// (CosignSignature, CosignAttestation, CosignSBOM) for the manifest with
+// digest d: "sha256-<hex>.sig" and so on. It is the one place this naming
+// lives; the verifiers and the test kit use it.
+func CosignTag(d Digest, kind string) string {
+	return d.Algorithm() + "-" + d.Hex() + "." + kind
+}

@@ -174,7 +174,7 @@ func (v *Verifier) wantPredicateType() string {
 }
 
 // legacyAttTag is the tag cosign stores the legacy attestations of d under.
-func legacyAttTag(d oci.Digest) string { return d.Algorithm() + "-" + d.Hex() + ".att" }
+func legacyAttTag(d oci.Digest) string { return oci.CosignTag(d, oci.CosignAttestation) }
 
 // dsseEnvelope is a DSSE envelope as cosign stores it in a legacy
 // attestation layer.

@@ -33,7 +33,7 @@ const (
 )
 
 // legacyTag is the tag cosign stores the legacy signatures of d under.
-func legacyTag(d oci.Digest) string { return d.Algorithm() + "-" + d.Hex() + ".sig" }
+func legacyTag(d oci.Digest) string { return oci.CosignTag(d, oci.CosignSignature) }
 
 // legacy lists and verifies the legacy signatures of a.ref.
 func (v *Verifier) legacy(ctx context.Context, p *policy, a *attempt) {

@@ -31,7 +31,7 @@ const (
 // LegacyAttestationTag returns the tag cosign stores the legacy
 // attestations of the manifest with digest d under: "sha256-<hex>.att".
 func LegacyAttestationTag(d oci.Digest) string {
-	return d.Algorithm() + "-" + d.Hex() + ".att"
+	return oci.CosignTag(d, oci.CosignAttestation)
 }
 
 // WithDeclaredPredicateType makes [AttestLegacy] and [AttestBundle]

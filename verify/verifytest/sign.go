@@ -52,7 +52,7 @@ const (
 // LegacySignatureTag returns the tag cosign stores the legacy signatures of
 // the manifest with digest d under: "sha256-<hex>.sig".
 func LegacySignatureTag(d oci.Digest) string {
-	return d.Algorithm() + "-" + d.Hex() + ".sig"
+	return oci.CosignTag(d, oci.CosignSignature)
 }
 
 type signOptions struct {
