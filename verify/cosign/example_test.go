@@ -176,3 +176,46 @@ func ExampleWithSignatureVerifiers() {
 	// Output:
 	// signed: bundle true
 }
+
+// Require SLSA provenance from a given builder and repository, as
+// `cosign attest --type slsaprovenance1` or GitHub's attest-build-provenance
+// attach it, and read the verified statement back.
+func ExampleWithAttestation() {
+	ctx := context.Background()
+	reg := ocitest.New()
+	defer reg.Close()
+	client := reg.Client()
+	desc, _ := reg.PushBytes(ctx, "app:v1", oci.MediaTypeFluxContent, []byte("manifests"))
+	ref := reg.Ref("app:v1").WithDigest(desc.Digest)
+	key, _ := verifytest.NewKeyPair()
+
+	provenance := []byte(`{
+	  "buildDefinition": {
+	    "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+	    "externalParameters": {"workflow": {"repository": "https://github.com/org/app", "ref": "refs/tags/v1", "path": ".github/workflows/release.yml"}}
+	  },
+	  "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}}
+	}`)
+	if _, err := verifytest.AttestLegacy(ctx, client, ref, key, cosign.PredicateTypeSLSAProvenanceV1, provenance, verifytest.WithoutTransparencyLog()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, repo := range []string{"https://github.com/org/app", "https://github.com/org/other"} {
+		v, err := cosign.New(cosign.WithClient(client), cosign.WithKeys(key.PublicKeyPEM()),
+			cosign.WithAttestation(cosign.PredicateTypeSLSAProvenanceV1),
+			cosign.WithSLSAPolicy(cosign.SLSAPolicy{BuilderID: "https://github.com/actions/runner/github-hosted", SourceRepository: repo}))
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		res, err := v.Verify(ctx, ref)
+		if err != nil {
+			fmt.Println(repo, "rejected:", errors.Is(err, cosign.ErrPredicateRejected))
+			continue
+		}
+		fmt.Println(repo, "accepted:", res.Statements()[0].PredicateType)
+	}
+	// Output:
+	// https://github.com/org/app accepted: https://slsa.dev/provenance/v1
+	// https://github.com/org/other rejected: true
+}
