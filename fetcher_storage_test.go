@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ocisource/ocisource"
+	"github.com/ocisource/ocisource/internal/testfs"
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/tarball"
 )
@@ -416,7 +417,7 @@ func TestNewFetcherRejects(t *testing.T) {
 // controller writes into a volume: twice, while a reader checks that each
 // opening of the tree is one version; the record lives in the volume.
 func TestFetchIntoMountPoint(t *testing.T) {
-	dir := mountTmpfs(t)
+	dir := testfs.MountTmpfs(t, "64m")
 	e := newEnv(t)
 	for i := range 6 {
 		v := fmt.Sprintf("v%d", i)
@@ -425,35 +426,14 @@ func TestFetchIntoMountPoint(t *testing.T) {
 	if _, err := e.f.Fetch(e.ctx, e.src(ocisource.Ref{Tag: "v0"}), dir); err != nil {
 		t.Fatal(err)
 	}
-	var stop atomic.Bool
-	var mixed, missing atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			root, err := os.OpenRoot(filepath.Join(dir, "cfg"))
-			if err != nil {
-				missing.Add(1)
-				continue
-			}
-			a, errA := root.ReadFile("a")
-			b, errB := root.ReadFile("b")
-			root.Close()
-			if errA == nil && errB == nil && string(a) != string(b) {
-				mixed.Add(1)
-			}
-		}
-	}()
+	watch := testfs.WatchTree(filepath.Join(dir, "cfg"), "a", "b")
 	for i := 1; i < 6; i++ {
 		if _, err := e.f.Fetch(e.ctx, e.src(ocisource.Ref{Tag: fmt.Sprintf("v%d", i)}), dir); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
-	if mixed.Load() != 0 || missing.Load() != 0 {
-		t.Errorf("reader: %d openings saw two versions, %d found no cfg/", mixed.Load(), missing.Load())
+	if _, mixed, missing := watch.Stop(); mixed != 0 || missing != 0 {
+		t.Errorf("reader: %d openings saw two versions, %d found no cfg/", mixed, missing)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "..ocisource.json")); err != nil {
 		t.Errorf("the record is not in the volume: %v", err)
@@ -465,28 +445,6 @@ func TestFetchIntoMountPoint(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "cfg", "a")); err != nil || string(b) != "v5" {
 		t.Errorf("cfg/a = %q, %v", b, err)
 	}
-}
-
-// mountTmpfs mounts a tmpfs at a new directory. It needs root (CI runs as
-// root); elsewhere the test is skipped, except under OCISOURCE_INTEGRATION=1.
-func mountTmpfs(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64m"); err != nil {
-		if os.Getenv("OCISOURCE_INTEGRATION") == "1" {
-			t.Fatalf("mounting a tmpfs (needs root): %v", err)
-		}
-		t.Skipf("mounting a tmpfs needs root: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
 }
 
 func writeTree(t *testing.T, dir string, files map[string]string) {

@@ -8,38 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/sys/unix"
 
+	"github.com/ocisource/ocisource/internal/testfs"
 	"github.com/ocisource/ocisource/tarball"
 )
-
-// mountTmpfs mounts a tmpfs at a new directory and returns it. It needs
-// root (CI runs as root); elsewhere the test is skipped, except under
-// OCISOURCE_INTEGRATION=1, where a missing capability fails it.
-func mountTmpfs(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64m"); err != nil {
-		if os.Getenv("OCISOURCE_INTEGRATION") == "1" {
-			t.Fatalf("mounting a tmpfs (needs root): %v", err)
-		}
-		t.Skipf("mounting a tmpfs needs root: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // version builds an archive whose files all say which version they are.
 func version(t testing.TB, v string, extra ...ent) []byte {
@@ -56,7 +31,7 @@ func version(t testing.TB, v string, extra ...ent) []byte {
 // target (which renameat2 cannot replace), while a reader checks that the
 // files it reads through one opening of the tree are of one version.
 func TestExtractIntoMountPoint(t *testing.T) {
-	dir := mountTmpfs(t)
+	dir := testfs.MountTmpfs(t, "64m")
 	if l, err := tarball.LayoutOf(dir); err != nil || l != tarball.LayoutLinked {
 		t.Fatalf("LayoutOf(mount point) = %v, %v; want linked", l, err)
 	}
@@ -64,42 +39,15 @@ func TestExtractIntoMountPoint(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var stop atomic.Bool
-	var mixed, missing, reads atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			root, err := os.OpenRoot(filepath.Join(dir, "cfg"))
-			if err != nil {
-				missing.Add(1)
-				continue
-			}
-			// Files of a version that is being removed may vanish under a
-			// reader that opened it before the switch; what it reads must
-			// still be of one version.
-			a, errA := root.ReadFile("a.txt")
-			b, errB := root.ReadFile("b.txt")
-			root.Close()
-			if errA == nil && errB == nil {
-				if string(a) != string(b) {
-					mixed.Add(1)
-				}
-				reads.Add(1)
-			}
-		}
-	}()
+	watch := testfs.WatchTree(filepath.Join(dir, "cfg"), "a.txt", "b.txt")
 	for i := range 20 {
 		v := fmt.Sprintf("v%d", i+2)
 		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, v)), dir); err != nil {
 			t.Fatalf("extract %s: %v", v, err)
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
-	if mixed.Load() != 0 || missing.Load() != 0 || reads.Load() == 0 {
-		t.Errorf("reader: %d reads, %d saw two versions, %d did not find cfg/", reads.Load(), mixed.Load(), missing.Load())
+	if reads, mixed, missing := watch.Stop(); mixed != 0 || missing != 0 || reads == 0 {
+		t.Errorf("reader: %d reads, %d saw two versions, %d did not find cfg/", reads, mixed, missing)
 	}
 
 	got, err := os.ReadFile(filepath.Join(dir, "cfg", "a.txt"))
@@ -135,45 +83,21 @@ func TestExtractSwapReaderAlwaysFindsTree(t *testing.T) {
 	if l, _ := tarball.LayoutOf(dir); l != tarball.LayoutSwap {
 		t.Fatalf("LayoutOf = %v, want swap", l)
 	}
-	var stop atomic.Bool
-	var mixed, missing, reads atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			root, err := os.OpenRoot(dir)
-			if err != nil {
-				missing.Add(1)
-				continue
-			}
-			a, errA := root.ReadFile("cfg/a.txt")
-			b, errB := root.ReadFile("cfg/b.txt")
-			root.Close()
-			if errA == nil && errB == nil {
-				if string(a) != string(b) {
-					mixed.Add(1)
-				}
-				reads.Add(1)
-			}
-		}
-	}()
+	watch := testfs.WatchTree(dir, "cfg/a.txt", "cfg/b.txt")
 	for i := range 30 {
 		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, fmt.Sprintf("v%d", i+2))), dir); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
-	if mixed.Load() != 0 || missing.Load() != 0 || reads.Load() == 0 {
-		t.Errorf("reader: %d reads, %d saw two versions, %d found no directory", reads.Load(), mixed.Load(), missing.Load())
+	if reads, mixed, missing := watch.Stop(); mixed != 0 || missing != 0 || reads == 0 {
+		t.Errorf("reader: %d reads, %d saw two versions, %d found no directory", reads, mixed, missing)
 	}
 }
 
 // TestExtractLinkedKeepsReservedNames: names starting with ".." (the
 // callers') and lost+found survive a swap; content may not use them.
 func TestExtractLinkedKeepsReservedNames(t *testing.T) {
-	dir := mountTmpfs(t)
+	dir := testfs.MountTmpfs(t, "64m")
 	for _, n := range []string{"..caller.json", "lost+found"} {
 		if err := os.Mkdir(filepath.Join(dir, n), 0o755); err != nil {
 			t.Fatal(err)
@@ -238,7 +162,7 @@ func TestRecover(t *testing.T) {
 		}
 	})
 	t.Run("linked", func(t *testing.T) {
-		dir := mountTmpfs(t)
+		dir := testfs.MountTmpfs(t, "64m")
 		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v1")), dir); err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
+	"github.com/ocisource/ocisource/internal/testfs"
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
 )
@@ -386,40 +386,9 @@ func TestProcessMountPoint(t *testing.T) {
 	for _, v := range []string{"v1", "v2", "v3"} {
 		p.push(v, map[string]string{"cfg/a": v, "cfg/b": v})
 	}
-	out := filepath.Join(p.work, "vol")
-	if err := os.Mkdir(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", out, "tmpfs", 0, "size=16m"); err != nil {
-		if os.Getenv("OCISOURCE_INTEGRATION") == "1" {
-			t.Fatalf("mounting a tmpfs (needs root, as in CI): %v", err)
-		}
-		t.Skipf("mounting a tmpfs needs root: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(out, unix.MNT_DETACH) })
-
-	var stop atomic.Bool
-	var mixed, reads atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			root, err := os.OpenRoot(filepath.Join(out, "cfg"))
-			if err != nil {
-				continue // before the first fetch
-			}
-			a, errA := root.ReadFile("a")
-			b, errB := root.ReadFile("b")
-			root.Close()
-			if errA == nil && errB == nil {
-				reads.Add(1)
-				if string(a) != string(b) {
-					mixed.Add(1)
-				}
-			}
-		}
-	}()
+	out := testfs.MountTmpfs(t, "16m")
+	// Before the first fetch the reader finds no cfg/: not counted against it.
+	watch := testfs.WatchTree(filepath.Join(out, "cfg"), "a", "b")
 	for _, v := range []string{"v1", "v2", "v3"} {
 		if code, stderr := p.run(p.command(p.reg.Host(), "--tag", v, "--out", out)); code != 0 {
 			t.Fatalf("--tag %s into a mount point: exit %d: %s", v, code, stderr)
@@ -428,10 +397,8 @@ func TestProcessMountPoint(t *testing.T) {
 			t.Fatalf("after --tag %s: cfg/a = %q, %v", v, b, err)
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
-	if mixed.Load() != 0 || reads.Load() == 0 {
-		t.Errorf("reader: %d reads, %d saw two versions", reads.Load(), mixed.Load())
+	if reads, mixed, _ := watch.Stop(); mixed != 0 || reads == 0 {
+		t.Errorf("reader: %d reads, %d saw two versions", reads, mixed)
 	}
 	// Up to date on the next run: the record is in the volume.
 	cmd := p.command(p.reg.Host(), "--tag", "v3", "--out", out)
