@@ -117,33 +117,8 @@ func AttestLegacy(ctx context.Context, c *oci.Client, ref oci.Reference, s Signe
 		return oci.Descriptor{}, err
 	}
 	ann := map[string]string{AnnotationSignature: "", AnnotationPredicateType: declared}
-	if m.certPEM != nil {
-		ann[AnnotationCertificate] = string(m.certPEM)
-		ann[AnnotationChain] = string(m.chainPEM)
-	}
-	if lg := o.logFor(m); lg != nil {
-		e, err := lg.logEntry(ctx, "dsse", envelope, m.verifierPEM(), sig, false)
-		if err != nil {
-			return oci.Descriptor{}, err
-		}
-		b, err := json.Marshal(e.cosignBundle())
-		if err != nil {
-			return oci.Descriptor{}, err
-		}
-		ann[AnnotationBundle] = string(b)
-	}
-	if m.sigstore != nil && !o.noTS {
-		ts, err := m.sigstore.timestamp(envelope)
-		if err != nil {
-			return oci.Descriptor{}, err
-		}
-		if ts != nil {
-			b, err := json.Marshal(struct{ SignedRFC3161Timestamp []byte }{ts})
-			if err != nil {
-				return oci.Descriptor{}, err
-			}
-			ann[AnnotationTimestamp] = string(b)
-		}
+	if err := o.legacyAnnotations(ctx, m, ann, "dsse", envelope, sig, envelope); err != nil {
+		return oci.Descriptor{}, err
 	}
 	layer := oci.Descriptor{MediaType: MediaTypeDSSE, Digest: oci.DigestOf(envelope), Size: int64(len(envelope)), Annotations: ann}
 	return AppendLegacyAttestation(ctx, c, o.target(ref), layer, envelope)

@@ -264,36 +264,48 @@ func SignLegacy(ctx context.Context, c *oci.Client, ref oci.Reference, s Signer,
 		return oci.Descriptor{}, fmt.Errorf("verifytest: signing: %w", err)
 	}
 	ann := map[string]string{AnnotationSignature: base64.StdEncoding.EncodeToString(sig)}
+	if err := o.legacyAnnotations(ctx, m, ann, "hashedrekord", payload, sig, sig); err != nil {
+		return oci.Descriptor{}, err
+	}
+	layer := oci.Descriptor{MediaType: MediaTypeSimpleSigning, Digest: oci.DigestOf(payload), Size: int64(len(payload)), Annotations: ann}
+	return AppendLegacySignature(ctx, c, o.target(ref), layer, payload)
+}
+
+// legacyAnnotations adds to ann what cosign's legacy format carries beside
+// a signature sig over content: the certificate and chain of a keyless
+// signer, the transparency-log bundle (an entry of kind for content) when
+// the options log, and an RFC 3161 timestamp over stamped when the signer's
+// Sigstore has a timestamp authority.
+func (o *signOptions) legacyAnnotations(ctx context.Context, m *signingMaterial, ann map[string]string, kind string, content, sig, stamped []byte) error {
 	if m.certPEM != nil {
 		ann[AnnotationCertificate] = string(m.certPEM)
 		ann[AnnotationChain] = string(m.chainPEM)
 	}
 	if lg := o.logFor(m); lg != nil {
-		e, err := lg.logEntry(ctx, "hashedrekord", payload, m.verifierPEM(), sig, false)
+		e, err := lg.logEntry(ctx, kind, content, m.verifierPEM(), sig, false)
 		if err != nil {
-			return oci.Descriptor{}, err
+			return err
 		}
 		b, err := json.Marshal(e.cosignBundle())
 		if err != nil {
-			return oci.Descriptor{}, err
+			return err
 		}
 		ann[AnnotationBundle] = string(b)
 	}
 	if m.sigstore != nil && !o.noTS {
-		ts, err := m.sigstore.timestamp(sig)
+		ts, err := m.sigstore.timestamp(stamped)
 		if err != nil {
-			return oci.Descriptor{}, err
+			return err
 		}
 		if ts != nil {
 			b, err := json.Marshal(struct{ SignedRFC3161Timestamp []byte }{ts})
 			if err != nil {
-				return oci.Descriptor{}, err
+				return err
 			}
 			ann[AnnotationTimestamp] = string(b)
 		}
 	}
-	layer := oci.Descriptor{MediaType: MediaTypeSimpleSigning, Digest: oci.DigestOf(payload), Size: int64(len(payload)), Annotations: ann}
-	return AppendLegacySignature(ctx, c, o.target(ref), layer, payload)
+	return nil
 }
 
 // AppendLegacySignature uploads payload and appends layer (its descriptor,
