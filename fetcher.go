@@ -52,12 +52,10 @@ func NewFetcher(opts ...Option) (*Fetcher, error) {
 			return nil, err
 		}
 	}
-	settings, err := checkExtractOptions(o.extractOpts)
+	extract, err := checkExtractOptions(o.extractOpts)
 	if err != nil {
 		return nil, err
 	}
-	// Adding WithSync(true) changes nothing if the options already sync.
-	synced, _ := tarball.Settings(append(o.extractOpts[:len(o.extractOpts):len(o.extractOpts)], tarball.WithSync(true))...)
 	if o.client == nil {
 		c, err := oci.NewClient()
 		if err != nil {
@@ -65,7 +63,7 @@ func NewFetcher(opts ...Option) (*Fetcher, error) {
 		}
 		o.client = c
 	}
-	return &Fetcher{client: o.client, progress: o.progress, extractOpts: o.extractOpts, extractSettings: settings, sync: synced == settings,
+	return &Fetcher{client: o.client, progress: o.progress, extractOpts: o.extractOpts, extractSettings: extract.String(), sync: extract.Sync,
 		logger: o.logger, maxLayerSize: o.maxLayerSize, replaceUnmanaged: o.replaceUnmanaged}, nil
 }
 

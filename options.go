@@ -114,17 +114,15 @@ func WithReplaceUnmanaged() Option {
 	}
 }
 
-// checkExtractOptions validates the extract options and returns their
-// canonical settings.
-func checkExtractOptions(opts []tarball.Option) (string, error) {
-	settings, err := tarball.Settings(opts...)
+// checkExtractOptions validates the extract options and returns what they
+// decide.
+func checkExtractOptions(opts []tarball.Option) (tarball.Config, error) {
+	c, err := tarball.Settings(opts...)
 	if err != nil {
-		return "", fmt.Errorf("%w: WithExtractOptions: %w", ErrInvalidOption, err)
+		return c, fmt.Errorf("%w: WithExtractOptions: %w", ErrInvalidOption, err)
 	}
-	// Appending the default compression changes the settings only if an
-	// option chose another one.
-	if auto, _ := tarball.Settings(append(opts[:len(opts):len(opts)], tarball.WithCompression(tarball.CompressionAuto))...); auto != settings {
-		return "", fmt.Errorf("%w: WithExtractOptions: tarball.WithCompression is the Fetcher's own (it reads the layer's compression from its bytes)", ErrInvalidOption)
+	if c.Compression != tarball.CompressionAuto {
+		return c, fmt.Errorf("%w: WithExtractOptions: tarball.WithCompression is the Fetcher's own (it reads the layer's compression from its bytes)", ErrInvalidOption)
 	}
-	return settings, nil
+	return c, nil
 }

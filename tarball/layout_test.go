@@ -201,13 +201,14 @@ func TestRecover(t *testing.T) {
 // TestSettings: the same effective options give the same text, any option
 // that changes the outcome changes it, callbacks do not, bad options fail.
 func TestSettings(t *testing.T) {
-	base, err := tarball.Settings()
+	baseConfig, err := tarball.Settings()
 	if err != nil {
 		t.Fatal(err)
 	}
-	same, _ := tarball.Settings(tarball.WithMaxTotalBytes(tarball.DefaultMaxTotalBytes), tarball.WithProgress(func(tarball.Stats) {}),
+	base := baseConfig.String()
+	sameConfig, _ := tarball.Settings(tarball.WithMaxTotalBytes(tarball.DefaultMaxTotalBytes), tarball.WithProgress(func(tarball.Stats) {}),
 		tarball.WithBeforeCommit(func(string) error { return nil }), tarball.WithExclude("# only a comment"))
-	if same != base {
+	if same := sameConfig.String(); same != base {
 		t.Errorf("Settings with defaults and callbacks = %q, want %q", same, base)
 	}
 	seen := map[string]string{base: "defaults"}
@@ -224,14 +225,19 @@ func TestSettings(t *testing.T) {
 		"exclude":     tarball.WithExclude("*.tmp"),
 		"unlimited":   tarball.WithMaxEntries(tarball.Unlimited),
 	} {
-		s, err := tarball.Settings(opt)
+		c, err := tarball.Settings(opt)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
+		s := c.String()
 		if other, dup := seen[s]; dup {
 			t.Errorf("%s gives the same Settings as %s: %q", name, other, s)
 		}
 		seen[s] = name
+	}
+	if c, _ := tarball.Settings(tarball.WithSync(true), tarball.WithCompression(tarball.CompressionNone), tarball.WithExclude("*.tmp")); !c.Sync ||
+		c.Compression != tarball.CompressionNone || len(c.Exclude) != 1 || baseConfig.Sync || baseConfig.Compression != tarball.CompressionAuto {
+		t.Errorf("Settings fields: %+v (defaults %+v)", c, baseConfig)
 	}
 	if _, err := tarball.Settings(tarball.WithMaxEntries(0)); !errors.Is(err, tarball.ErrInvalidOption) {
 		t.Errorf("Settings(WithMaxEntries(0)) error = %v, want ErrInvalidOption", err)

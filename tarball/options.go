@@ -259,32 +259,58 @@ func WithBeforeCommit(fn func(dir string) error) Option {
 	}
 }
 
-// Settings checks opts as [Extract] would and returns a canonical text of
-// everything they decide about the result of an extraction: the limits, the
-// symbolic link policy, compression, fsync and the exclude patterns, in a
-// fixed order. Callbacks ([WithProgress], [WithBeforeCommit]) are not part
-// of it. Two option lists with the same Settings extract any archive to the
-// same tree, or refuse it alike, so a cache of extractions can key on it
-// (the root package's Fetcher does). An invalid option is an error wrapping
-// [ErrInvalidOption], so Settings also validates options ahead of use.
-func Settings(opts ...Option) (string, error) {
+// Config is what a list of options decides about the result of an
+// extraction, as [Settings] reads it. Callbacks ([WithProgress],
+// [WithBeforeCommit]) are not part of it.
+type Config struct {
+	MaxTotalBytes, MaxFileBytes, MaxEntries     int64
+	MaxPathLength, MaxPathDepth, MaxHeaderBytes int64
+	Symlinks                                    SymlinkPolicy
+	Compression                                 Compression
+	Sync                                        bool
+	// Exclude holds the exclude patterns as given (blank and comment
+	// lines left out).
+	Exclude []string
+}
+
+// String is a canonical text of c, in a fixed order: two configurations
+// with the same text extract any archive to the same tree, or refuse it
+// alike, so a cache of extractions can key on it (the root package's
+// Fetcher does).
+func (c Config) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "maxTotalBytes=%d maxFileBytes=%d maxEntries=%d maxPathLength=%d maxPathDepth=%d maxHeaderBytes=%d symlinks=%s compression=%s sync=%t exclude=",
+		c.MaxTotalBytes, c.MaxFileBytes, c.MaxEntries, c.MaxPathLength, c.MaxPathDepth, c.MaxHeaderBytes, c.Symlinks, c.Compression, c.Sync)
+	for i, p := range c.Exclude {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Quote(p))
+	}
+	return b.String()
+}
+
+// Settings checks opts as [Extract] would and returns what they decide: the
+// limits, the symbolic link policy, compression, fsync and the exclude
+// patterns. An invalid option is an error wrapping [ErrInvalidOption], so
+// Settings also validates options ahead of use.
+func Settings(opts ...Option) (Config, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
 		if opt == nil {
 			continue
 		}
 		if err := opt(&o); err != nil {
-			return "", err
+			return Config{}, err
 		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "maxTotalBytes=%d maxFileBytes=%d maxEntries=%d maxPathLength=%d maxPathDepth=%d maxHeaderBytes=%d symlinks=%s compression=%s sync=%t exclude=",
-		o.maxTotal, o.maxFile, o.maxEntries, o.maxPathLen, o.maxDepth, o.maxHeader, o.symlinks, o.compression, o.sync)
-	for i, r := range o.exclude {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Quote(r.source))
+	c := Config{
+		MaxTotalBytes: o.maxTotal, MaxFileBytes: o.maxFile, MaxEntries: o.maxEntries,
+		MaxPathLength: o.maxPathLen, MaxPathDepth: o.maxDepth, MaxHeaderBytes: o.maxHeader,
+		Symlinks: o.symlinks, Compression: o.compression, Sync: o.sync,
 	}
-	return b.String(), nil
+	for _, r := range o.exclude {
+		c.Exclude = append(c.Exclude, r.source)
+	}
+	return c, nil
 }
