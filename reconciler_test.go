@@ -532,3 +532,29 @@ func TestReasonAndRetryable(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcilerSpecFetcher: a spec with a Fetcher of its own is fetched
+// with it, the others with the Reconciler's.
+func TestReconcilerSpecFetcher(t *testing.T) {
+	e := newRecEnv(t)
+	e.push("app:v1", v1) // two files: over a one-entry limit
+	strict, err := ocisource.NewFetcher(ocisource.WithClient(e.reg.Client()), ocisource.WithExtractOptions(tarball.WithMaxEntries(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := e.spec(ocisource.Ref{Tag: "v1"}, filepath.Join(t.TempDir(), "own"))
+	own.Fetcher = strict
+	if err := e.r.Set("own", own); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.r.Set("shared", e.spec(ocisource.Ref{Tag: "v1"}, filepath.Join(t.TempDir(), "shared"))); err != nil {
+		t.Fatal(err)
+	}
+	e.run()
+	e.waitFor("shared", "Ready", ready)
+	st := e.waitFor("own", "failed", func(s ocisource.Status) bool { return s.Failures > 0 })
+	var le *tarball.LimitError
+	if !errors.As(st.Err, &le) {
+		t.Errorf("own Fetcher's spec: Err = %v, want its entries limit", st.Err)
+	}
+}
