@@ -109,9 +109,11 @@ func WithJitter(fraction float64) ReconcilerOption {
 }
 
 // WithStatusHandler calls fn with a spec's new status each time it changes
-// (an attempt starts or ends, a spec is suspended). Calls for one spec come
-// in order, from the Reconciler's goroutines; fn must return quickly and
-// may call the Reconciler's methods. The default calls nothing.
+// (an attempt starts or ends, a spec is suspended), from the Reconciler's
+// goroutines. Calls for one spec come one at a time, an attempt's start
+// before its end; calls for different specs may run at once, so a slow fn
+// delays only its own spec. fn should return quickly and may call the
+// Reconciler's methods. The default calls nothing.
 func WithStatusHandler(fn func(Status)) ReconcilerOption {
 	return func(o *reconcilerOptions) error {
 		if fn == nil {
@@ -202,7 +204,6 @@ type Reconciler struct {
 	runCtx   context.Context // set by Run
 	wg       sync.WaitGroup  // attempts in flight
 	started  bool
-	statusMu sync.Mutex // orders status handler calls
 }
 
 // item is one spec and its state.
@@ -220,6 +221,9 @@ type item struct {
 	stalled bool
 	// triggered asks for another attempt right after the one in flight.
 	triggered bool
+	// notifyMu keeps the status handler's calls for this spec one at a
+	// time, without making other specs wait for them.
+	notifyMu sync.Mutex
 }
 
 // NewReconciler returns a Reconciler that fetches with f.
@@ -298,7 +302,7 @@ func (r *Reconciler) Set(name string, spec Spec) error {
 	st := it.status.clone()
 	r.mu.Unlock()
 	if notify {
-		r.changed(st)
+		r.changed(it, st)
 	}
 	r.poke()
 	return nil
@@ -535,7 +539,7 @@ func (r *Reconciler) start(ctx context.Context, it *item) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.changed(st)
+		r.changed(it, st)
 		r.attempt(actx, cancel, it, gen, spec)
 	}()
 }
@@ -601,7 +605,7 @@ func (r *Reconciler) attempt(ctx context.Context, cancel context.CancelFunc, it 
 	r.mu.Unlock()
 	r.poke()
 	if notify {
-		r.changed(st)
+		r.changed(it, st)
 		r.observe(it.name, a, err, end.Sub(start), phases, depth)
 		r.log(ctx, it.name, a, err)
 	}
@@ -627,12 +631,12 @@ func (r *Reconciler) nextAfter(it *item, spec Spec, err error, end time.Time) ti
 	return end.Add(d)
 }
 
-func (r *Reconciler) changed(st Status) {
+func (r *Reconciler) changed(it *item, st Status) {
 	if r.opts.onChange == nil {
 		return
 	}
-	r.statusMu.Lock()
-	defer r.statusMu.Unlock()
+	it.notifyMu.Lock()
+	defer it.notifyMu.Unlock()
 	r.opts.onChange(st)
 }
 
