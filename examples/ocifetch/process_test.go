@@ -377,6 +377,35 @@ func TestProcessPlantedSymlinks(t *testing.T) {
 			t.Errorf("link at %s: the file it points to now holds %q", name, b)
 		}
 	}
+	// At the paths of what a fetch writes and replaces (the record's
+	// temporary file, the new and the old tree), a link is removed as a
+	// crash's leftover, never followed: the fetch succeeds and what the link
+	// points to is untouched.
+	for _, name := range []string{".content.ocisource.json.tmp", ".content.ocisource-tmp", ".content.ocisource-old"} {
+		parent := filepath.Join(p.work, "w"+strings.TrimPrefix(name, "."))
+		victims := filepath.Join(p.work, "victims-"+name)
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(victims, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(victims, "precious"), []byte("precious"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(victims, filepath.Join(parent, name)); err != nil {
+			t.Fatal(err)
+		}
+		if code, stderr := p.run(p.command(p.reg.Host(), "--out", filepath.Join(parent, "content"))); code != 0 {
+			t.Fatalf("link at %s: exit %d: %s", name, code, stderr)
+		}
+		if _, err := os.Lstat(filepath.Join(parent, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("link at %s is still there: %v", name, err)
+		}
+		if got := readTree(t, victims); !cmp.Equal(got, map[string]string{"precious": "precious"}) {
+			t.Errorf("link at %s: the directory it points to now holds %v", name, got)
+		}
+	}
 }
 
 // TestProcessMountPoint fetches twice into a tmpfs mounted at --out (a
