@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -61,7 +61,7 @@ func TestExtractIntoMountPoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{tarball.DataLink, filepath.Base(cur), "cfg", "top-v21.txt"}
-	if diff := cmp.Diff(sortStrings(want), names); diff != "" {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(want)), names); diff != "" {
 		t.Errorf("entries of the mount point (-want +got):\n%s", diff)
 	}
 	for _, n := range []string{"cfg", "top-v21.txt"} {
@@ -188,7 +188,7 @@ func TestRecover(t *testing.T) {
 			t.Fatal(err)
 		}
 		now, _ := tarball.ContentDir(dir)
-		want := sortStrings([]string{tarball.DataLink, filepath.Base(now), "cfg", "top-v2.txt"})
+		want := slices.Sorted(slices.Values([]string{tarball.DataLink, filepath.Base(now), "cfg", "top-v2.txt"}))
 		if diff := cmp.Diff(want, dirNames(t, dir)); diff != "" {
 			t.Errorf("after Recover (-want +got):\n%s", diff)
 		}
@@ -255,16 +255,4 @@ func dirNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
-}
-
-func sortStrings(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if strings.Compare(out[j], out[i]) < 0 {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,7 +26,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ocisource/ocisource/internal/testfs"
-	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
 )
 
@@ -431,22 +431,10 @@ func TestProcessMountPoint(t *testing.T) {
 	}
 	// Up to date on the next run: the record is in the volume.
 	cmd := p.command(p.reg.Host(), "--tag", "v3", "--out", out)
-	cmd.Args = slicesDelete(cmd.Args, "-q")
+	cmd.Args = slices.DeleteFunc(cmd.Args, func(a string) bool { return a == "-q" })
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	if code, stderr := p.run(cmd); code != 0 || !strings.Contains(stdout.String(), "p to date") {
 		t.Errorf("third fetch: exit %d, stdout %q, stderr %q; want up to date", code, stdout.String(), stderr)
 	}
 }
-
-func slicesDelete(args []string, drop string) []string {
-	var out []string
-	for _, a := range args {
-		if a != drop {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-var _ = oci.URLScheme
