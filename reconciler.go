@@ -194,16 +194,16 @@ type Reconciler struct {
 	f    *Fetcher
 	opts reconcilerOptions
 
-	mu       sync.Mutex
-	items    map[string]*item
-	due      itemHeap // items waiting for their time, by next
-	ready    []*item  // due, waiting for a worker
-	running  int
-	perHost  map[string]int
-	wake     chan struct{}
-	runCtx   context.Context // set by Run
-	wg       sync.WaitGroup  // attempts in flight
-	started  bool
+	mu      sync.Mutex
+	items   map[string]*item
+	due     itemHeap // items waiting for their time, by next
+	ready   []*item  // due, waiting for a worker
+	running int
+	perHost map[string]int
+	wake    chan struct{}
+	runCtx  context.Context // set by Run
+	wg      sync.WaitGroup  // attempts in flight
+	started bool
 }
 
 // item is one spec and its state.
