@@ -52,3 +52,25 @@ func TestCheckDetectsSigstore(t *testing.T) {
 		t.Fatal("verify/cosign shows no Sigstore dependency: the check is blind")
 	}
 }
+
+// The registry client a controller imports carries no write-side layout
+// and no tar code: oci imports no other package of this module.
+func TestOCIImportsNothingOfOurs(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/ocisource/ocisource/oci").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, d := range strings.Fields(string(out)) {
+		if strings.HasPrefix(d, "github.com/ocisource/ocisource/") && d != "github.com/ocisource/ocisource/oci" {
+			t.Errorf("oci depends on %s", d)
+		}
+	}
+	// The check can fail: oci/push does import tarball.
+	out, err = exec.Command("go", "list", "-deps", "github.com/ocisource/ocisource/oci/push").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "github.com/ocisource/ocisource/tarball") {
+		t.Error("oci/push shows no tarball dependency: the check is blind")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/verify/cosign"
 	"github.com/ocisource/ocisource/verify/verifytest"
 )
@@ -24,7 +25,7 @@ func ExampleFetcher_Fetch() {
 	client := reg.Client()
 
 	// A signed release, as a CI pipeline would push it.
-	created := oci.WithCreated(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	created := push.WithCreated(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	desc, err := reg.PushFiles(ctx, "app:1.2.0", map[string]string{"app.yaml": "kind: ConfigMap\n"}, created)
 	if err != nil {
 		log.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/tarball"
 	"github.com/ocisource/ocisource/verify"
 	"github.com/ocisource/ocisource/verify/cosign"
@@ -41,7 +42,7 @@ func newEnv(t *testing.T, opts ...ocisource.Option) *env {
 
 func (e *env) push(ref string, files map[string]string) oci.Descriptor {
 	e.t.Helper()
-	d, err := e.reg.PushFiles(e.ctx, ref, files, oci.WithSource("https://github.com/org/repo"), oci.WithRevision("main@sha1:0123"))
+	d, err := e.reg.PushFiles(e.ctx, ref, files, push.WithSource("https://github.com/org/repo"), push.WithRevision("main@sha1:0123"))
 	if err != nil {
 		e.t.Fatal(err)
 	}

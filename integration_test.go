@@ -14,6 +14,7 @@ import (
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/internal/realregistry"
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/verify/cosign"
 	"github.com/ocisource/ocisource/verify/verifytest"
 )
@@ -55,12 +56,12 @@ func TestIntegrationFetcher(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		layer, cleanup, err := oci.LayerFromDir(ctx, dir)
+		layer, cleanup, err := push.LayerFromDir(ctx, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer cleanup()
-		d, err := client.Push(ctx, repo.WithTag(tag), layer, oci.WithSource("https://example.com/app.git"))
+		d, err := push.Artifact(ctx, client, repo.WithTag(tag), layer, push.WithSource("https://example.com/app.git"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/internal/realregistry"
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/verify"
 	"github.com/ocisource/ocisource/verify/cosign"
 	"github.com/ocisource/ocisource/verify/verifytest"
@@ -33,13 +34,13 @@ func TestIntegrationOrasLayout(t *testing.T) {
 	src := t.TempDir()
 	files := map[string]string{"app.yaml": "kind: Deployment\n", "cfg/env": "LEVEL=info\n"}
 	writeTree(t, src, files)
-	layer, cleanup, err := oci.LayerFromDir(ctx, src)
+	layer, cleanup, err := push.LayerFromDir(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cleanup()
 	repo, _ := oci.ParseURL("oci://" + reg.Host + "/org/app")
-	d, err := client.Push(ctx, repo.WithTag("v1"), layer)
+	d, err := push.Artifact(ctx, client, repo.WithTag("v1"), layer)
 	if err != nil {
 		t.Fatal(err)
 	}

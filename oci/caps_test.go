@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/oci/push"
 )
 
 // endless writes up to 64 MiB of filler unless the client stops reading,
@@ -186,7 +187,7 @@ func TestOperationSurvivesRedirectsAndTokenRefresh(t *testing.T) {
 	backend := ocitest.NewT(t)
 	big := strings.Repeat("blob in storage ", 512<<10) // 8 MiB
 	pad := strings.Repeat("p", 2<<20)                  // a 2 MiB manifest: over the token cap, under the manifest cap
-	d, err := backend.PushBytes(ctx, "app:v1", oci.MediaTypeFluxContent, []byte(big), oci.WithAnnotations(map[string]string{"pad": pad}))
+	d, err := backend.PushBytes(ctx, "app:v1", oci.MediaTypeFluxContent, []byte(big), push.WithAnnotations(map[string]string{"pad": pad}))
 	if err != nil {
 		t.Fatal(err)
 	}

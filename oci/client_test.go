@@ -12,12 +12,13 @@ import (
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/oci/push"
 )
 
 func pushArtifact(t *testing.T, reg *ocitest.Registry, ref string, content string) oci.Descriptor {
 	t.Helper()
 	d, err := reg.PushBytes(context.Background(), ref, oci.MediaTypeFluxContent, []byte(content),
-		oci.WithSource("https://example.com/repo.git"), oci.WithRevision("main@sha1:abc"))
+		push.WithSource("https://example.com/repo.git"), push.WithRevision("main@sha1:abc"))
 	if err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/oci/push"
 )
 
 func ExampleParseURL() {
@@ -48,8 +49,8 @@ func ExampleClient() {
 
 	ref := reg.Ref("manifests/app:v1.0.0")
 	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if _, err := client.Push(ctx, ref, oci.LayerFromBytes(oci.MediaTypeFluxContent, []byte("not really a tarball")),
-		oci.WithSource("https://github.com/org/app"), oci.WithRevision("v1.0.0@sha1:1234"), oci.WithCreated(created)); err != nil {
+	if _, err := push.Artifact(ctx, client, ref, push.LayerFromBytes(oci.MediaTypeFluxContent, []byte("not really a tarball")),
+		push.WithSource("https://github.com/org/app"), push.WithRevision("v1.0.0@sha1:1234"), push.WithCreated(created)); err != nil {
 		log.Fatal(err)
 	}
 

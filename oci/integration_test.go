@@ -14,6 +14,7 @@ import (
 
 	"github.com/ocisource/ocisource/internal/realregistry"
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/push"
 )
 
 // TestIntegrationRealRegistry runs the client against CNCF Distribution over
@@ -35,7 +36,7 @@ func TestIntegrationRealRegistry(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "app.yaml"), []byte("kind: ConfigMap\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	layer, cleanup, err := oci.LayerFromDir(ctx, dir)
+	layer, cleanup, err := push.LayerFromDir(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestIntegrationRealRegistry(t *testing.T) {
 	for i := 0; i < 7; i++ { // more tags than one page holds
 		tag := fmt.Sprintf("1.0.%d", i)
 		want = append(want, tag)
-		pushed, err = c.Push(ctx, repo.WithTag(tag), layer, oci.WithSource("https://example.com/app.git"))
+		pushed, err = push.Artifact(ctx, c, repo.WithTag(tag), layer, push.WithSource("https://example.com/app.git"))
 		if err != nil {
 			t.Fatalf("push %s: %v", tag, err)
 		}

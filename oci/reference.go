@@ -401,6 +401,11 @@ func (r Reference) Validate() error {
 	return nil
 }
 
+// Redacted returns r as error messages show it: credentials a hand-built
+// Registry might hold ("user:pass@host") are cut, and hostile lengths
+// truncated. Use it, not String, when r goes into a log line or an error.
+func (r Reference) Redacted() string { return r.display() }
+
 // display is r as error messages show it: credentials a hand-built
 // Registry might hold are cut, and hostile lengths truncated.
 func (r Reference) display() string {

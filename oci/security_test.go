@@ -19,6 +19,7 @@ import (
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/oci/push"
 )
 
 // layerOf pushes content and returns the repository reference and the layer descriptor.
@@ -276,7 +277,7 @@ func TestRedirectToOtherHostGetsNoCredentials(t *testing.T) {
 	reg := ocitest.NewT(t, ocitest.WithBasicAuth("alice", "s3cret"))
 	c := reg.Client(oci.WithBasicAuth("alice", "s3cret"))
 	// Push through the authenticated client, then redirect blob GETs to storage.
-	d, err := c.Push(context.Background(), reg.Ref("app:v1"), oci.LayerFromBytes(oci.MediaTypeFluxContent, []byte(content)))
+	d, err := push.Artifact(context.Background(), c, reg.Ref("app:v1"), push.LayerFromBytes(oci.MediaTypeFluxContent, []byte(content)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/oci/push"
 )
 
 func TestValidateTag(t *testing.T) {
@@ -83,7 +84,7 @@ func TestInvalidReferencesRefusedBeforeAnyRequest(t *testing.T) {
 			return err
 		},
 		"Push": func(ref oci.Reference) error {
-			_, err := c.Push(ctx, ref, oci.LayerFromBytes(oci.MediaTypeFluxContent, []byte("y")))
+			_, err := push.Artifact(ctx, c, ref, push.LayerFromBytes(oci.MediaTypeFluxContent, []byte("y")))
 			return err
 		},
 		"PushBlob": func(ref oci.Reference) error {

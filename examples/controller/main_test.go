@@ -17,6 +17,7 @@ import (
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/internal/realregistry"
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/verify/verifytest"
 )
 
@@ -129,13 +130,13 @@ func TestIntegrationControllerBinary(t *testing.T) {
 		for name, content := range files {
 			os.WriteFile(filepath.Join(src, name), []byte(content), 0o644)
 		}
-		layer, cleanup, err := oci.LayerFromDir(ctx, src)
+		layer, cleanup, err := push.LayerFromDir(ctx, src)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer cleanup()
 		ref, _ := oci.ParseURL("oci://" + reg.Host + "/" + repo)
-		d, err := client.Push(ctx, ref.WithTag(tag), layer)
+		d, err := push.Artifact(ctx, client, ref.WithTag(tag), layer)
 		if err != nil {
 			t.Fatal(err)
 		}

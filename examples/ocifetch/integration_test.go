@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocisource/ocisource/internal/realregistry"
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/verify/verifytest"
 )
 
@@ -76,11 +77,11 @@ func TestIntegrationOcifetchBinary(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		layer, cleanup, err := oci.LayerFromDir(ctx, src)
+		layer, cleanup, err := push.LayerFromDir(ctx, src)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := client.Push(ctx, repo.WithTag(version), layer, oci.WithSource("https://github.com/org/manifests"), oci.WithRevision(version+"@sha1:4f1b3a"))
+		d, err := push.Artifact(ctx, client, repo.WithTag(version), layer, push.WithSource("https://github.com/org/manifests"), push.WithRevision(version+"@sha1:4f1b3a"))
 		cleanup()
 		if err != nil {
 			t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/verify/verifytest"
 )
 
@@ -58,7 +59,7 @@ func (e *env) url() string { return e.reg.URL("app") }
 // push pushes files as app:tag and returns the digest-pinned reference.
 func (e *env) push(tag string, files map[string]string) oci.Reference {
 	e.t.Helper()
-	d, err := e.reg.PushFiles(e.ctx, "app:"+tag, files, oci.WithSource("https://github.com/org/app"), oci.WithRevision(tag+"@sha1:0123abcd"))
+	d, err := e.reg.PushFiles(e.ctx, "app:"+tag, files, push.WithSource("https://github.com/org/app"), push.WithRevision(tag+"@sha1:0123abcd"))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/verify"
 	"github.com/ocisource/ocisource/verify/cosign"
 	"github.com/ocisource/ocisource/verify/verifytest"
@@ -56,7 +57,7 @@ func run(ctx context.Context, w io.Writer) error {
 			"service.yaml":    "apiVersion: v1\nkind: Service\nmetadata:\n  name: podinfo\n",
 		}
 		d, err := reg.PushFiles(ctx, "manifests/podinfo:"+version, files,
-			oci.WithSource("https://github.com/stefanprodan/podinfo"), oci.WithRevision(version+"@sha1:4f1b3a"))
+			push.WithSource("https://github.com/stefanprodan/podinfo"), push.WithRevision(version+"@sha1:4f1b3a"))
 		if err != nil {
 			return err
 		}

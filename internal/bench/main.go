@@ -3,7 +3,7 @@
 //
 //  1. writes a deterministic payload (-size, default 128MiB: a quarter in
 //     about 3,000 YAML-like text files, the rest in 32 MiB incompressible
-//     files), packs it with oci.LayerFromDir (tarball.Build), pushes and tags
+//     files), packs it with push.LayerFromDir (tarball.Build), pushes and tags
 //     it in a registry and signs it with a generated key (cosign legacy
 //     format, no transparency log);
 //  2. times each stage of a fetch alone over the same bytes, the median of
@@ -53,7 +53,7 @@ import (
 	"time"
 
 	"github.com/ocisource/ocisource"
-	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/tarball"
 	"github.com/ocisource/ocisource/verify/cosign"
 	"github.com/ocisource/ocisource/verify/verifytest"
@@ -194,7 +194,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	}
 	tWrite := time.Since(t0)
 	t0 = time.Now()
-	layer, cleanup, err := oci.LayerFromDir(ctx, src)
+	layer, cleanup, err := push.LayerFromDir(ctx, src)
 	if err != nil {
 		return fmt.Errorf("packing the payload: %w", err)
 	}
@@ -202,7 +202,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	tBuild := time.Since(t0)
 	p("\npayload: %d bytes (%s) in %d files: %d text files (%s), %d incompressible (%s); written in %s\n",
 		payload.bytes, mib(payload.bytes), payload.files, payload.textFiles, mib(payload.textBytes), payload.blobFiles, mib(payload.blobBytes), round(tWrite))
-	p("layer:   %s, %d bytes (%s, %.1f%% of the payload); oci.LayerFromDir (tarball.Build) in %s\n",
+	p("layer:   %s, %d bytes (%s, %.1f%% of the payload); push.LayerFromDir (tarball.Build) in %s\n",
 		layer.Descriptor.Digest, layer.Descriptor.Size, mib(layer.Descriptor.Size), 100*float64(layer.Descriptor.Size)/float64(payload.bytes), round(tBuild))
 
 	pushClient, err := reg.newClient()
@@ -212,7 +212,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	tag := fmt.Sprintf("bench-%d", cfg.size)
 	ref := reg.ref(tag)
 	t0 = time.Now()
-	mdesc, err := pushClient.Push(ctx, ref, layer, oci.WithCreated(time.Unix(0, 0).UTC()), oci.WithSource("ocisource/internal/bench"))
+	mdesc, err := push.Artifact(ctx, pushClient, ref, layer, push.WithCreated(time.Unix(0, 0).UTC()), push.WithSource("ocisource/internal/bench"))
 	if err != nil {
 		return fmt.Errorf("pushing %s: %w", ref, err)
 	}
@@ -631,7 +631,7 @@ func (c *phaseClock) marks() ([]phaseMark, []time.Duration) {
 }
 
 // readLayer reads the whole layer into memory.
-func readLayer(l oci.Layer) ([]byte, error) {
+func readLayer(l push.Layer) ([]byte, error) {
 	rc, err := l.Open()
 	if err != nil {
 		return nil, err

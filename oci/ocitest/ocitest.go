@@ -50,6 +50,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/push"
 )
 
 // Registry is a running in-memory registry.
@@ -501,24 +502,24 @@ func (c *countingWriter) Flush() {
 
 // PushBytes pushes content as a one-layer Flux-layout artifact tagged
 // ref ("<repo>:<tag>") and returns the manifest's descriptor.
-func (r *Registry) PushBytes(ctx context.Context, ref string, mediaType string, content []byte, opts ...oci.PushOption) (oci.Descriptor, error) {
-	return r.pusher().Push(ctx, r.Ref(ref), oci.LayerFromBytes(mediaType, content), opts...)
+func (r *Registry) PushBytes(ctx context.Context, ref string, mediaType string, content []byte, opts ...push.Option) (oci.Descriptor, error) {
+	return push.Artifact(ctx, r.pusher(), r.Ref(ref), push.LayerFromBytes(mediaType, content), opts...)
 }
 
-// PushDir packs dir with [oci.LayerFromDir] and pushes it as a Flux-layout
+// PushDir packs dir with [push.LayerFromDir] and pushes it as a Flux-layout
 // artifact tagged ref ("<repo>:<tag>"), returning the manifest's descriptor.
-func (r *Registry) PushDir(ctx context.Context, ref string, dir string, opts ...oci.PushOption) (oci.Descriptor, error) {
-	layer, cleanup, err := oci.LayerFromDir(ctx, dir)
+func (r *Registry) PushDir(ctx context.Context, ref string, dir string, opts ...push.Option) (oci.Descriptor, error) {
+	layer, cleanup, err := push.LayerFromDir(ctx, dir)
 	if err != nil {
 		return oci.Descriptor{}, err
 	}
 	defer cleanup()
-	return r.pusher().Push(ctx, r.Ref(ref), layer, opts...)
+	return push.Artifact(ctx, r.pusher(), r.Ref(ref), layer, opts...)
 }
 
 // PushFiles writes files (slash-separated relative path -> content) to a
 // temporary directory and pushes it with [Registry.PushDir].
-func (r *Registry) PushFiles(ctx context.Context, ref string, files map[string]string, opts ...oci.PushOption) (oci.Descriptor, error) {
+func (r *Registry) PushFiles(ctx context.Context, ref string, files map[string]string, opts ...push.Option) (oci.Descriptor, error) {
 	dir, err := os.MkdirTemp("", "ocitest-push-*")
 	if err != nil {
 		return oci.Descriptor{}, err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
+	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/tarball"
 )
 
@@ -100,7 +101,7 @@ func TestPushFiles(t *testing.T) {
 	ctx := context.Background()
 	reg := ocitest.NewT(t)
 	files := map[string]string{"a.yaml": "a", "sub/b.yaml": "b"}
-	d, err := reg.PushFiles(ctx, "app:v1", files, oci.WithRevision("r1"))
+	d, err := reg.PushFiles(ctx, "app:v1", files, push.WithRevision("r1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestPushFiles(t *testing.T) {
 		}
 	}
 	// Same files, same digest: the layer is reproducible.
-	d2, err := reg.PushFiles(ctx, "app:v2", files, oci.WithRevision("r1"), oci.WithCreated(time.Unix(0, 0)))
+	d2, err := reg.PushFiles(ctx, "app:v2", files, push.WithRevision("r1"), push.WithCreated(time.Unix(0, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ocisource/ocisource/internal/realregistry"
 	"github.com/ocisource/ocisource/oci"
+	ocipush "github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/verify"
 	"github.com/ocisource/ocisource/verify/cosign"
 	"github.com/ocisource/ocisource/verify/verifytest"
@@ -34,7 +35,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	desc, err := client.Push(context.Background(), ref, oci.LayerFromBytes(oci.MediaTypeFluxContent, []byte("interop")))
+	desc, err := ocipush.Artifact(context.Background(), client, ref, ocipush.LayerFromBytes(oci.MediaTypeFluxContent, []byte("interop")))
 	if err != nil {
 		t.Fatal(err)
 	}
