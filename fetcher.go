@@ -436,6 +436,7 @@ func (f *Fetcher) pull(ctx context.Context, ref oci.Reference, layer oci.Descrip
 		stats, err = tarball.Extract(ctx, body, t.dir, opts...)
 	}
 	if err != nil {
+		err = blameContent(err, body, layer.Size)
 		// A blob that failed its digest or size check, or a registry that
 		// failed mid-stream, is a fetch failure; the rest is storage's.
 		// Extract has returned, so nothing reads body any more.
@@ -447,6 +448,35 @@ func (f *Fetcher) pull(ctx context.Context, ref oci.Reference, layer oci.Descrip
 		return nil, &FetchError{Phase: phase, Err: err}
 	}
 	return stats, nil
+}
+
+// maxBlameDrain bounds what blameContent reads to find out whether a layer
+// that failed to extract was the one its digest names.
+const maxBlameDrain = 256 << 20
+
+// blameContent tells a corrupted layer from a bad archive. The extractor
+// reads the layer as it streams, so bytes changed in transit or in a layout
+// usually break the tar or gzip framing before the digest check at the end
+// is reached. When extraction failed on the content (invalid archive,
+// unsafe path, unsupported entry, limit) with less than maxBlameDrain left,
+// the rest is read and discarded: if the layer then fails its digest or
+// size check, that is the error, with the extractor's as its detail.
+func blameContent(err error, body *progressReader, size int64) error {
+	if errors.Is(err, oci.ErrDigestMismatch) || errors.Is(err, oci.ErrSizeMismatch) || body.readErr != nil {
+		return err
+	}
+	if !errors.Is(err, tarball.ErrInvalidArchive) && !errors.Is(err, tarball.ErrInsecurePath) &&
+		!errors.Is(err, tarball.ErrUnsupportedEntry) && !errors.Is(err, tarball.ErrLimitExceeded) {
+		return err
+	}
+	if size-body.n > maxBlameDrain {
+		return err
+	}
+	if _, derr := io.Copy(io.Discard, io.LimitReader(body, maxBlameDrain+1)); derr != nil &&
+		(errors.Is(derr, oci.ErrDigestMismatch) || errors.Is(derr, oci.ErrSizeMismatch)) {
+		return fmt.Errorf("%w (the layer is not the one its digest names; extracting it failed with: %v)", derr, err)
+	}
+	return err
 }
 
 // metadataOf returns the annotations of image, and of the index it was
