@@ -356,7 +356,48 @@ func readLayoutIndex(st layoutStore, max int64) (*layoutIndex, error) {
 		}
 		idx.tags[tag] = d
 	}
+	idx.addCosignSaveTags()
 	return idx, nil
+}
+
+// The "kind" annotations `cosign save` writes on index.json entries instead
+// of tags: one image (or image index), and its signatures and attestations.
+const (
+	cosignKindAnnotation = "kind"
+	cosignKindImage      = "dev.cosignproject.cosign/image"
+	cosignKindIndex      = "dev.cosignproject.cosign/imageIndex"
+	cosignKindSigs       = "dev.cosignproject.cosign/sigs"
+	cosignKindAtts       = "dev.cosignproject.cosign/atts"
+)
+
+// addCosignSaveTags names the entries of a layout written by `cosign save`,
+// which tags nothing: its one image answers for "latest", its signatures for
+// "sha256-<hex>.sig" and its attestations for ".att", so a source of
+// "oci-layout:///dir" verifies as the image did in its registry. Tags the
+// layout does carry win; a layout with several cosign images names none.
+func (idx *layoutIndex) addCosignSaveTags() {
+	var image, sigs, atts []Descriptor
+	for _, d := range idx.entries {
+		switch d.Annotations[cosignKindAnnotation] {
+		case cosignKindImage, cosignKindIndex:
+			image = append(image, d)
+		case cosignKindSigs:
+			sigs = append(sigs, d)
+		case cosignKindAtts:
+			atts = append(atts, d)
+		}
+	}
+	if len(image) != 1 {
+		return
+	}
+	name := func(tag string, ds []Descriptor) {
+		if _, taken := idx.tags[tag]; !taken && len(ds) == 1 {
+			idx.tags[tag] = ds[0]
+		}
+	}
+	name("latest", image)
+	name(CosignTag(image[0].Digest, CosignSignature), sigs)
+	name(CosignTag(image[0].Digest, CosignAttestation), atts)
 }
 
 // parseIndexEntries parses the descriptors of an index, bounded by

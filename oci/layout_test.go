@@ -225,3 +225,44 @@ func TestLayoutHostile(t *testing.T) {
 		}
 	})
 }
+
+// A layout written by `cosign save` tags nothing; its "kind" annotations
+// name the image ("latest") and its signatures (the .sig tag).
+func TestLayoutCosignSaveNames(t *testing.T) {
+	ctx := context.Background()
+	image := manifestBytes(nil)
+	id := descOf(image)
+	sigs := manifestBytes(&oci.Descriptor{MediaType: oci.MediaTypeOCIManifest, Digest: oci.DigestOf([]byte("sig")), Size: 3})
+	sd := descOf(sigs)
+	kind := func(d oci.Descriptor, k string) oci.Descriptor {
+		d.Annotations = map[string]string{"kind": k}
+		return d
+	}
+	dir := writeLayout(t, [][]byte{image, sigs, []byte("{}")}, indexOf(t,
+		kind(id, "dev.cosignproject.cosign/image"), kind(sd, "dev.cosignproject.cosign/sigs")))
+	c := layoutClient(t)
+	repo := oci.Reference{Layout: dir}
+	for tag, want := range map[string]oci.Digest{"latest": id.Digest, oci.CosignTag(id.Digest, oci.CosignSignature): sd.Digest} {
+		got, err := c.Resolve(ctx, repo.WithTag(tag))
+		if err != nil || got.Digest != want {
+			t.Errorf("%s = %v, %v; want %s", tag, got.Digest, err, want)
+		}
+	}
+	if _, err := c.Resolve(ctx, repo.WithTag(oci.CosignTag(id.Digest, oci.CosignAttestation))); !errors.Is(err, oci.ErrNotFound) {
+		t.Errorf(".att with no attestations saved: %v, want ErrNotFound", err)
+	}
+
+	// Two cosign images: neither is "latest" (which one would be is a guess).
+	image2 := manifestBytes(&id)
+	dir2 := writeLayout(t, [][]byte{image, image2, []byte("{}")}, indexOf(t,
+		kind(id, "dev.cosignproject.cosign/image"), kind(descOf(image2), "dev.cosignproject.cosign/image")))
+	if _, err := c.Resolve(ctx, oci.Reference{Layout: dir2, Tag: "latest"}); !errors.Is(err, oci.ErrNotFound) {
+		t.Errorf("two cosign images: latest = %v, want ErrNotFound", err)
+	}
+	// A real tag wins over the implied one.
+	dir3 := writeLayout(t, [][]byte{image, sigs, []byte("{}")}, indexOf(t,
+		kind(id, "dev.cosignproject.cosign/image"), tagged(sd, "latest")))
+	if got, err := c.Resolve(ctx, oci.Reference{Layout: dir3, Tag: "latest"}); err != nil || got.Digest != sd.Digest {
+		t.Errorf("tagged latest = %v, %v; want %s", got.Digest, err, sd.Digest)
+	}
+}
