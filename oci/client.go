@@ -101,15 +101,19 @@ func (c *Client) nameOptions() []name.Option {
 }
 
 func (c *Client) repository(ref Reference) (name.Repository, error) {
-	s := ref.Repo()
+	host, path := ref.Registry, ref.Repository
 	if ref.Layout != "" {
-		s = layoutHost(ref.Layout) + "/" + layoutRepository
+		host, path = layoutHost(ref.Layout), layoutRepository
 	}
-	repo, err := name.NewRepository(s, c.nameOptions()...)
+	// The registry is named on its own: parsed from "host/repo", a host
+	// with no dot or port ("registry/app") would be read as a Docker Hub
+	// repository and the request sent there.
+	reg, err := name.NewRegistry(host, c.nameOptions()...)
 	if err != nil {
 		return name.Repository{}, fmt.Errorf("%w %q: %v", ErrInvalidReference, ref.Repo(), err)
 	}
-	return repo, nil
+	// The repository path was checked by Reference.Validate.
+	return reg.Repo(path), nil
 }
 
 func (c *Client) authenticator(ctx context.Context, repo name.Repository) (authn.Authenticator, error) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -114,3 +115,39 @@ func TestTagsPaginated(t *testing.T) {
 		t.Errorf("pages fetched = %d, want 3", n)
 	}
 }
+
+// A registry host with no dot and no port is that host, not a Docker Hub
+// repository of that name.
+func TestSingleLabelRegistryHost(t *testing.T) {
+	var hosts []string
+	var mu sync.Mutex
+	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		mu.Lock()
+		hosts = append(hosts, req.URL.Host)
+		mu.Unlock()
+		return nil, errors.New("offline")
+	})
+	c, err := oci.NewClient(oci.WithTransport(rt), oci.WithRetries(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := oci.ParseURL("oci://registry/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Resolve(context.Background(), ref)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(hosts) == 0 {
+		t.Fatalf("no request sent: %v", err)
+	}
+	for _, h := range hosts {
+		if h != "registry" {
+			t.Errorf("request sent to %q, want registry", h)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
