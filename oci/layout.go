@@ -224,6 +224,22 @@ func indexTar(p string) (*tarStore, error) {
 	bad := func(format string, args ...any) (*tarStore, error) {
 		return nil, fmt.Errorf("%w: tar %s: %s", ErrInvalidLayout, p, fmt.Sprintf(format, args...))
 	}
+	// A compressed tar cannot be read by seeking: each operation would
+	// decompress it whole. Say so rather than fail on its first header.
+	var magic [6]byte
+	if n, _ := io.ReadFull(f, magic[:]); n >= 2 {
+		for _, c := range []struct {
+			name string
+			sig  []byte
+		}{{"gzip", []byte{0x1f, 0x8b}}, {"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}}, {"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0}}, {"bzip2", []byte("BZh")}} {
+			if bytes.HasPrefix(magic[:n], c.sig) {
+				return bad("%s-compressed: a layout tar is read in place, so decompress it first (or unpack it into a directory)", c.name)
+			}
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return bad("%v", err)
+	}
 	ts := &tarStore{path: p, members: map[string]tarMember{}}
 	tr := tar.NewReader(f) // f is an io.Seeker: data is skipped, not read
 	for n := 0; ; n++ {

@@ -1,6 +1,8 @@
 package oci_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -264,5 +266,21 @@ func TestLayoutCosignSaveNames(t *testing.T) {
 		kind(id, "dev.cosignproject.cosign/image"), tagged(sd, "latest")))
 	if got, err := c.Resolve(ctx, oci.Reference{Layout: dir3, Tag: "latest"}); err != nil || got.Digest != sd.Digest {
 		t.Errorf("tagged latest = %v, %v; want %s", got.Digest, err, sd.Digest)
+	}
+}
+
+// A compressed layout tar is refused with a message that says what to do.
+func TestLayoutCompressedTarRefused(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "layout.tar.gz")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write([]byte("not read"))
+	_ = zw.Close()
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := layoutClient(t).Tags(context.Background(), oci.Reference{Layout: p})
+	if !errors.Is(err, oci.ErrInvalidLayout) || !strings.Contains(err.Error(), "gzip-compressed") || !strings.Contains(err.Error(), "decompress it first") {
+		t.Fatalf("err = %v, want ErrInvalidLayout saying gzip-compressed and what to do", err)
 	}
 }
