@@ -26,7 +26,6 @@ type copyOptions struct {
 	referrers    bool
 	cosignTags   bool
 	maxManifests int
-	tag          string
 	progress     func(CopyEvent)
 }
 
