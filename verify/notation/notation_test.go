@@ -2,6 +2,7 @@ package notation_test
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"strings"
@@ -456,3 +457,9 @@ func TestFingerprint(t *testing.T) {
 		}
 	}
 }
+
+func pemOf(s *verifytest.NotationSigner) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+}
+
+func verifytestClient(t *testing.T) *oci.Client { return ocitest.NewT(t).Client() }
