@@ -6,12 +6,17 @@ import (
 	"testing"
 )
 
-// forbidden are import path prefixes the core packages must not depend on,
-// directly or transitively.
+// forbidden are import path prefixes the core packages (and the root
+// package) must not depend on, directly or transitively: Sigstore, cosign and
+// notation code (with the oras-go that notation-go brings), and the verifier
+// implementations under verify/.
 var forbidden = []string{
 	"github.com/sigstore/",
 	"github.com/theupdateframework/",
 	"github.com/in-toto/",
+	"github.com/notaryproject/",
+	"oras.land/",
+	"github.com/ocisource/ocisource/verify/",
 }
 
 func TestCorePackagesImportNoSigstore(t *testing.T) {
@@ -21,6 +26,7 @@ func TestCorePackagesImportNoSigstore(t *testing.T) {
 		"github.com/ocisource/ocisource/semverref",
 		"github.com/ocisource/ocisource/tarball",
 		"github.com/ocisource/ocisource/verify",
+		"github.com/ocisource/ocisource",
 	} {
 		t.Run(pkg, func(t *testing.T) {
 			out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
@@ -42,14 +48,20 @@ func TestCorePackagesImportNoSigstore(t *testing.T) {
 	}
 }
 
-// The check itself must be able to fail: verify/cosign does depend on Sigstore.
+// The check itself must be able to fail: verify/cosign does depend on
+// Sigstore, and verify/notation on notation-go.
 func TestCheckDetectsSigstore(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "github.com/ocisource/ocisource/verify/cosign").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "github.com/sigstore/") {
-		t.Fatal("verify/cosign shows no Sigstore dependency: the check is blind")
+	for pkg, dep := range map[string]string{
+		"github.com/ocisource/ocisource/verify/cosign":   "github.com/sigstore/",
+		"github.com/ocisource/ocisource/verify/notation": "github.com/notaryproject/",
+	} {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), dep) {
+			t.Errorf("%s shows no %s dependency: the check is blind", pkg, dep)
+		}
 	}
 }
 

@@ -116,9 +116,13 @@ const (
 	// FormatBundle is a Sigstore bundle (application/vnd.dev.sigstore.bundle.v0.3+json)
 	// attached to the artifact as an OCI referrer.
 	FormatBundle
+	// FormatNotation is a Notary Project signature: a JWS or COSE envelope
+	// attached to the artifact as an OCI referrer of artifact type
+	// application/vnd.cncf.notary.signature.
+	FormatNotation
 )
 
-// String returns "any", "legacy" or "bundle".
+// String returns "any", "legacy", "bundle" or "notation".
 func (f Format) String() string {
 	switch f {
 	case FormatAny:
@@ -127,23 +131,25 @@ func (f Format) String() string {
 		return "legacy"
 	case FormatBundle:
 		return "bundle"
+	case FormatNotation:
+		return "notation"
 	default:
 		return fmt.Sprintf("Format(%d)", uint8(f))
 	}
 }
 
-// MarshalText encodes the format as "any", "legacy" or "bundle".
+// MarshalText encodes the format as "any", "legacy", "bundle" or "notation".
 func (f Format) MarshalText() ([]byte, error) {
 	switch f {
-	case FormatAny, FormatLegacy, FormatBundle:
+	case FormatAny, FormatLegacy, FormatBundle, FormatNotation:
 		return []byte(f.String()), nil
 	}
 	return nil, fmt.Errorf("verify: unknown format %d", uint8(f))
 }
 
-// UnmarshalText decodes "any", "legacy" or "bundle".
+// UnmarshalText decodes "any", "legacy", "bundle" or "notation".
 func (f *Format) UnmarshalText(b []byte) error {
-	for _, c := range []Format{FormatAny, FormatLegacy, FormatBundle} {
+	for _, c := range []Format{FormatAny, FormatLegacy, FormatBundle, FormatNotation} {
 		if string(b) == c.String() {
 			*f = c
 			return nil
@@ -164,7 +170,8 @@ type Result struct {
 type Signature struct {
 	// Verifier names the verifier that accepted it (see [Named]).
 	Verifier string `json:"verifier,omitempty"`
-	// Format is the storage format: [FormatLegacy] or [FormatBundle].
+	// Format is the storage format: [FormatLegacy], [FormatBundle] or
+	// [FormatNotation].
 	Format Format `json:"format"`
 	// Candidate says where the signature was found, e.g.
 	// "legacy sha256-<hex>.sig layer 0" or "bundle sha256:<hex>".
@@ -172,10 +179,13 @@ type Signature struct {
 	// KeyID identifies the public key for keyed signatures: the lowercase hex
 	// sha256 of the key's DER SubjectPublicKeyInfo. Empty for keyless ones.
 	KeyID string `json:"keyID,omitempty"`
-	// Issuer is the OIDC issuer in the signing certificate (keyless), or "".
+	// Issuer is the OIDC issuer in the signing certificate (keyless), the
+	// issuer's distinguished name of the signing certificate (notation), or
+	// "".
 	Issuer string `json:"issuer,omitempty"`
 	// Subject is the identity (subject alternative name) in the signing
-	// certificate (keyless), or "".
+	// certificate (keyless), the subject's distinguished name of the
+	// signing certificate (notation, e.g. "CN=release,O=Acme,C=US"), or "".
 	Subject string `json:"subject,omitempty"`
 	// Tlog is the verified transparency-log entry, or nil when the signature
 	// was accepted without one.
@@ -184,6 +194,14 @@ type Signature struct {
 	// attestation (its subject names the verified digest and its predicate
 	// passed the verifier's policy), or nil for a plain signature.
 	Statement *Statement `json:"statement,omitempty"`
+	// Policy names the policy statement that accepted the signature, for
+	// verifiers configured with several (notation: the trust policy
+	// statement's name), or "".
+	Policy string `json:"policy,omitempty"`
+	// Level is the verification level that accepted the signature, for
+	// verifiers that have levels (notation: "strict", "permissive",
+	// "audit" or "skip"), or "".
+	Level string `json:"level,omitempty"`
 }
 
 // Statement is a verified in-toto statement (https://in-toto.io/Statement/v1

@@ -441,8 +441,8 @@ func TestVerificationErrorUnwrap(t *testing.T) {
 }
 
 func TestFormatString(t *testing.T) {
-	got := []string{verify.FormatAny.String(), verify.FormatLegacy.String(), verify.FormatBundle.String(), verify.Format(9).String()}
-	want := []string{"any", "legacy", "bundle", "Format(9)"}
+	got := []string{verify.FormatAny.String(), verify.FormatLegacy.String(), verify.FormatBundle.String(), verify.FormatNotation.String(), verify.Format(9).String()}
+	want := []string{"any", "legacy", "bundle", "notation", "Format(9)"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

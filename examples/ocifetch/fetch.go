@@ -16,6 +16,7 @@ import (
 	"github.com/ocisource/ocisource/tarball"
 	"github.com/ocisource/ocisource/verify"
 	"github.com/ocisource/ocisource/verify/cosign"
+	"github.com/ocisource/ocisource/verify/notation"
 )
 
 // userAgent identifies ocifetch to registries.
@@ -159,9 +160,28 @@ func (c *config) client(logger *slog.Logger) (*oci.Client, error) {
 	return client, nil
 }
 
-// verifier builds the cosign verifier from the flags, or returns nil when no
-// verification was asked for.
+// verifier builds the cosign and notation verifiers from the flags (both
+// required when both are asked for), or returns nil when no verification
+// was asked for.
 func (c *config) verifier(client *oci.Client) (verify.Verifier, error) {
+	cv, err := c.cosignVerifier(client)
+	if err != nil || c.notationPolicy == "" {
+		return cv, err
+	}
+	nv, err := notation.New(notation.WithTrustPolicyFile(c.notationPolicy), notation.WithTrustStoreDir(c.notationStore),
+		notation.WithClient(client))
+	if err != nil {
+		return nil, fmt.Errorf("notation options: %w", err)
+	}
+	if cv == nil {
+		return nv, nil
+	}
+	return verify.AllOf(cv, nv)
+}
+
+// cosignVerifier builds the cosign verifier from the flags, or returns nil
+// when no cosign verification was asked for.
+func (c *config) cosignVerifier(client *oci.Client) (verify.Verifier, error) {
 	if len(c.keys) == 0 && !c.keyless {
 		return nil, nil
 	}
@@ -261,10 +281,10 @@ func writeSummary(w io.Writer, a *ocisource.Artifact, op ocisource.LayerOperatio
 			when = " (when first fetched)"
 		}
 		for _, s := range a.Verification.Signatures {
-			row("verified", "%s signature by %s%s%s", s.Format, signer(s), tlog(s), when)
+			row("verified", "%s signature by %s%s%s%s", s.Format, signer(s), tlog(s), level(s), when)
 		}
 	case !verifying:
-		row("verified", "no: signatures not checked (give --key or the --certificate-* flags)")
+		row("verified", "no: signatures not checked (give --key, the --certificate-* flags or the --notation-* flags)")
 	}
 	verb := "extracted"
 	if op == ocisource.LayerCopy {
@@ -283,6 +303,13 @@ func signer(s verify.Signature) string {
 		return "key " + shorten(s.KeyID, 16)
 	}
 	return fmt.Sprintf("%s (issuer %s)", s.Subject, s.Issuer)
+}
+
+func level(s verify.Signature) string {
+	if s.Level == "" {
+		return ""
+	}
+	return fmt.Sprintf(", level %s of trust policy %q", s.Level, s.Policy)
 }
 
 func tlog(s verify.Signature) string {

@@ -74,6 +74,13 @@ Verification (cosign; without these flags, signatures are not checked):
                              ... the exact source repository (e.g. https://github.com/org/app)
   --slsa-source-ref REF      ... the exact git ref built (e.g. refs/heads/main)
 
+Verification (notation, as Flux's provider: notation; with cosign flags, both are required):
+  --notation-trust-policy FILE
+                             trustpolicy.json (version 1.0) deciding which repositories,
+                             levels and signers are trusted; strict levels only
+  --notation-trust-store DIR notation's trust store directory, holding
+                             x509/<ca|signingAuthority|tsa>/<name>/<certificates>
+
 Registry:
   --docker-config DIR        read credentials from DIR/config.json (default: $DOCKER_CONFIG,
                              or ~/.docker/config.json, with credential helpers)
@@ -147,6 +154,8 @@ type config struct {
 	parsedURL             oci.Reference
 	keyless               bool
 	policyName            string
+	notationPolicy        string
+	notationStore         string
 }
 
 // stringList is a repeatable string flag.
@@ -195,6 +204,8 @@ func newFlagSet(c *config) *flag.FlagSet {
 	fs.StringVar(&c.slsaBuilder, "slsa-builder-id", "", "")
 	fs.StringVar(&c.slsaRepo, "slsa-source-repository", "", "")
 	fs.StringVar(&c.slsaRef, "slsa-source-ref", "", "")
+	fs.StringVar(&c.notationPolicy, "notation-trust-policy", "", "")
+	fs.StringVar(&c.notationStore, "notation-trust-store", "", "")
 	fs.StringVar(&c.dockerConfig, "docker-config", "", "")
 	fs.StringVar(&c.caFile, "ca-file", "", "")
 	fs.StringVar(&c.clientCert, "client-cert", "", "")
@@ -294,6 +305,9 @@ func (c *config) validate() error {
 }
 
 func (c *config) validateVerification() error {
+	if (c.notationPolicy == "") != (c.notationStore == "") {
+		return errors.New("--notation-trust-policy and --notation-trust-store go together: the policy names the stores the directory holds")
+	}
 	c.keyless = c.identity != "" || c.identityRE != "" || c.issuer != "" || c.issuerRE != ""
 	keyed := len(c.keys) > 0
 	switch {

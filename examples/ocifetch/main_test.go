@@ -237,6 +237,48 @@ func TestRunKeyedVerification(t *testing.T) {
 	}
 }
 
+// --notation-trust-policy and --notation-trust-store verify notation
+// signatures; with --key, both kinds are required.
+func TestRunNotationVerification(t *testing.T) {
+	e := newEnv(t)
+	signed := e.push("1.0.0", map[string]string{"app.yaml": "signed\n"})
+	ca, err := verifytest.NewNotationCA("release root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ca.Issue("release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifytest.SignNotation(e.ctx, e.reg.Client(), signed, s); err != nil {
+		t.Fatal(err)
+	}
+	policy := e.file("trustpolicy.json", ca.TrustPolicy(false))
+	store := filepath.Join(e.work, "truststore")
+	certDir := filepath.Join(store, "x509", "ca", verifytest.NotationStore)
+	if err := os.MkdirAll(certDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(certDir, "root.crt"), ca.CertificatePEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.mustRun(0, "--url", e.url(), "--tag", "1.0.0", "--notation-trust-policy", policy, "--notation-trust-store", store, "--out", filepath.Join(e.work, "n"))
+	if want := "notation signature by " + s.Subject(); !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, `level strict of trust policy "verifytest"`) {
+		t.Errorf("stdout lacks %q and the level:\n%s", want, r.stdout)
+	}
+	// With a cosign key too, the missing cosign signature fails the fetch.
+	key, err := verifytest.NewKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := e.file("cosign.pub", key.PublicKeyPEM())
+	r = e.mustRun(3, "--url", e.url(), "--tag", "1.0.0", "--key", pub, "--notation-trust-policy", policy, "--notation-trust-store", store, "--out", filepath.Join(e.work, "both"))
+	if !strings.Contains(r.stderr, "no signatures") {
+		t.Errorf("stderr does not say the cosign signature is missing:\n%s", r.stderr)
+	}
+	e.mustRun(2, "--url", e.url(), "--tag", "1.0.0", "--notation-trust-policy", policy, "--out", filepath.Join(e.work, "x"))
+}
+
 // --signature-repository reads signatures from another repository, as
 // cosign does with COSIGN_REPOSITORY: without it they are not found.
 func TestRunSignatureRepository(t *testing.T) {

@@ -5,7 +5,11 @@
 // an oci/ocitest one) keyed or keyless, in cosign's legacy format or as a
 // Sigstore bundle, shaped exactly as cosign v2.6 attaches them; and attests
 // them with in-toto statements of any predicate ([AttestLegacy],
-// [AttestBundle]). Keyless
+// [AttestBundle]); and makes notation signatures ([NotationCA],
+// [SignNotation], JWS or COSE, optionally timestamped by an in-process RFC
+// 3161 authority, [NotationTSA]) with the trust policy and trust store a
+// verify/notation Verifier needs ([NotationCA.TrustPolicy],
+// [NotationCA.CertificatePEM]). Keyless
 // identities are email addresses ("release@example.com") or URIs, such as
 // the GitHub Actions workflow identities Fulcio issues
 // ("https://github.com/org/repo/.github/workflows/release.yml@refs/tags/v1"),
