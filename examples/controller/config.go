@@ -14,7 +14,9 @@ import (
 
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/tarball"
+	"github.com/ocisource/ocisource/verify"
 	"github.com/ocisource/ocisource/verify/cosign"
+	"github.com/ocisource/ocisource/verify/notation"
 )
 
 // ociRepository is the part of Flux's OCIRepository (apiVersion
@@ -155,14 +157,25 @@ func (d *ociRepository) toSpec(cfg *config) (sourceSpec, error) {
 		src.Ignore = tarball.DefaultIgnorePatterns()
 	}
 	if v := sp.Verify; v != nil {
-		if v.Provider != "" && v.Provider != "cosign" {
-			return s, fmt.Errorf("spec.verify.provider %q: only cosign is supported", v.Provider)
+		var key string
+		var build func() (verify.Verifier, error)
+		switch v.Provider {
+		case "", "cosign":
+			opts, k, err := verifyOptions(cfg, ns, v.SecretRef, v.MatchOIDCIdentity)
+			if err != nil {
+				return s, err
+			}
+			key, build = k, func() (verify.Verifier, error) { return cosign.New(opts...) }
+		case "notation":
+			opts, k, err := notationOptions(cfg, ns, v.SecretRef, len(v.MatchOIDCIdentity) > 0)
+			if err != nil {
+				return s, err
+			}
+			key, build = k, func() (verify.Verifier, error) { return notation.New(opts...) }
+		default:
+			return s, fmt.Errorf("spec.verify.provider %q: want cosign or notation", v.Provider)
 		}
-		opts, key, err := verifyOptions(cfg, ns, v.SecretRef, v.MatchOIDCIdentity)
-		if err != nil {
-			return s, err
-		}
-		verifier, err := cfg.verifiers.get(key, opts)
+		verifier, err := cfg.verifiers.get(key, build)
 		if err != nil {
 			return s, fmt.Errorf("spec.verify: %w", err)
 		}
@@ -218,6 +231,47 @@ func verifyOptions(cfg *config, ns string, ref *struct {
 	return nil, "", errors.New("spec.verify needs secretRef or matchOIDCIdentity")
 }
 
+// notationOptions builds notation options from a secretRef, as Flux's
+// provider: notation takes it: a Secret (mounted under --secrets) holding
+// trustpolicy.json and the trusted CA certificates as *.crt or *.pem.
+func notationOptions(cfg *config, ns string, ref *struct {
+	Name string `yaml:"name"`
+}, oidc bool) ([]notation.Option, string, error) {
+	if oidc {
+		return nil, "", errors.New("spec.verify.matchOIDCIdentity is for provider cosign; notation trusts the certificates of its secretRef")
+	}
+	if ref == nil {
+		return nil, "", errors.New("spec.verify.provider notation needs a secretRef holding trustpolicy.json and CA certificates")
+	}
+	if !validName(ref.Name) {
+		return nil, "", fmt.Errorf("spec.verify.secretRef.name %q is not a DNS label", ref.Name)
+	}
+	dir := filepath.Join(cfg.secretsDir, ns, ref.Name)
+	policy, err := os.ReadFile(filepath.Join(dir, "trustpolicy.json"))
+	if err != nil {
+		return nil, "", fmt.Errorf("spec.verify.secretRef %q: no trustpolicy.json in %s (mount the Secret there): %w", ref.Name, dir, err)
+	}
+	var files []string
+	for _, pat := range []string{"*.crt", "*.pem"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pat))
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		return nil, "", fmt.Errorf("spec.verify.secretRef %q: no *.crt or *.pem certificate in %s", ref.Name, dir)
+	}
+	var certs [][]byte
+	key := "notation:" + string(policy)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, "", err
+		}
+		certs = append(certs, b)
+		key += "\x00" + string(b)
+	}
+	return []notation.Option{notation.WithTrustPolicy(policy), notation.WithCertificates(certs...)}, key, nil
+}
+
 func parseDuration(field, s string, def time.Duration) (time.Duration, error) {
 	if s == "" {
 		return def, nil
@@ -232,19 +286,19 @@ func parseDuration(field, s string, def time.Duration) (time.Duration, error) {
 // verifierCache keeps one verifier per verification setting, so reloading
 // an unchanged file gives equal specs (the Reconciler then does nothing).
 type verifierCache struct {
-	m map[string]*cosign.Verifier
+	m map[string]verify.Verifier
 }
 
-func (c *verifierCache) get(key string, opts []cosign.Option) (*cosign.Verifier, error) {
+func (c *verifierCache) get(key string, build func() (verify.Verifier, error)) (verify.Verifier, error) {
 	if v, ok := c.m[key]; ok {
 		return v, nil
 	}
-	v, err := cosign.New(opts...)
+	v, err := build()
 	if err != nil {
 		return nil, err
 	}
 	if c.m == nil {
-		c.m = map[string]*cosign.Verifier{}
+		c.m = map[string]verify.Verifier{}
 	}
 	c.m[key] = v
 	return v, nil

@@ -4,8 +4,9 @@
 //
 // It reads OCIRepository manifests (apiVersion source.toolkit.fluxcd.io/v1;
 // the spec fields url, ref, layerSelector, ignore, interval, timeout,
-// insecure, suspend, and verify with a secretRef of public keys or
-// matchOIDCIdentity) from --config, reloads the file when it changes,
+// insecure, suspend, and verify: provider cosign with a secretRef of public
+// keys or matchOIDCIdentity, or provider notation with a secretRef holding
+// trustpolicy.json and CA certificates) from --config, reloads the file when it changes,
 // fetches each source into --data/<namespace>/<name>, logs condition
 // changes with slog, and serves Prometheus metrics on /metrics and a health
 // check on /healthz.

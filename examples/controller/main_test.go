@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -17,7 +18,9 @@ import (
 	"github.com/ocisource/ocisource"
 	"github.com/ocisource/ocisource/internal/realregistry"
 	"github.com/ocisource/ocisource/oci"
+	"github.com/ocisource/ocisource/oci/ocitest"
 	"github.com/ocisource/ocisource/oci/push"
+	"github.com/ocisource/ocisource/verify"
 	"github.com/ocisource/ocisource/verify/verifytest"
 )
 
@@ -100,7 +103,6 @@ func TestParseConfig(t *testing.T) {
 		"no interval":  "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a}\nspec: {url: oci://h/r}\n",
 		"bad name":     "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: A_b}\nspec: {url: oci://h/r, interval: 1m}\n",
 		"no key":       "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a}\nspec: {url: oci://h/r, interval: 1m, verify: {provider: cosign, secretRef: {name: missing}}}\n",
-		"notation":     "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a}\nspec: {url: oci://h/r, interval: 1m, verify: {provider: notation}}\n",
 		"keyless root": "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a}\nspec: {url: oci://h/r, interval: 1m, verify: {provider: cosign, matchOIDCIdentity: [{issuer: x, subject: y}]}}\n",
 		"twice":        "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a}\nspec: {url: oci://h/r, interval: 1m}\n---\nkind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a}\nspec: {url: oci://h/r, interval: 1m}\n",
 		"bad yaml":     "kind: [",
@@ -320,4 +322,70 @@ func (l *lineLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n")
+}
+
+// TestParseConfigNotation maps Flux's provider: notation: a secretRef
+// holding trustpolicy.json and CA certificates. The verifier it builds
+// accepts an artifact signed under that CA and refuses an unsigned one.
+func TestParseConfigNotation(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ca, err := verifytest.NewNotationCA("Example CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(dir, "secrets", "apps", "notation-trust")
+	if err := os.MkdirAll(secret, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(secret, "trustpolicy.json"), ca.TrustPolicy(false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(secret, "ca.crt"), ca.CertificatePEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config{dataDir: filepath.Join(dir, "data"), secretsDir: filepath.Join(dir, "secrets")}
+	const doc = "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a, namespace: apps}\nspec: {url: oci://h/r, interval: 1m, verify: {provider: notation, secretRef: {name: notation-trust}}}\n"
+	specs, err := parseConfig(strings.NewReader(doc), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := specs[0].spec.Source.Verifier
+	if v == nil {
+		t.Fatal("no verifier")
+	}
+	reg := ocitest.NewT(t)
+	signed, err := reg.PushBytes(ctx, "app:signed", oci.MediaTypeFluxContent, []byte("signed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned, err := reg.PushBytes(ctx, "app:unsigned", oci.MediaTypeFluxContent, []byte("unsigned"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ca.Issue("release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := reg.Client()
+	if _, err := verifytest.SignNotation(ctx, c, reg.Ref("app").WithDigest(signed.Digest), signer); err != nil {
+		t.Fatal(err)
+	}
+	bound := verify.BindClient(v, c)
+	if _, err := bound.Verify(ctx, reg.Ref("app").WithDigest(signed.Digest)); err != nil {
+		t.Errorf("signed artifact: %v", err)
+	}
+	if _, err := bound.Verify(ctx, reg.Ref("app").WithDigest(unsigned.Digest)); !errors.Is(err, verify.ErrNoSignatures) {
+		t.Errorf("unsigned artifact: %v, want ErrNoSignatures", err)
+	}
+	for name, bad := range map[string]string{
+		"no secretRef": "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a, namespace: apps}\nspec: {url: oci://h/r, interval: 1m, verify: {provider: notation}}\n",
+		"oidc":         "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a, namespace: apps}\nspec: {url: oci://h/r, interval: 1m, verify: {provider: notation, secretRef: {name: notation-trust}, matchOIDCIdentity: [{issuer: x, subject: y}]}}\n",
+		"no policy":    "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a, namespace: apps}\nspec: {url: oci://h/r, interval: 1m, verify: {provider: notation, secretRef: {name: missing}}}\n",
+		"unknown":      "kind: OCIRepository\napiVersion: source.toolkit.fluxcd.io/v1\nmetadata: {name: a, namespace: apps}\nspec: {url: oci://h/r, interval: 1m, verify: {provider: gpg, secretRef: {name: notation-trust}}}\n",
+	} {
+		if _, err := parseConfig(strings.NewReader(bad), cfg); err == nil {
+			t.Errorf("%s: parsed without error", name)
+		}
+	}
 }
