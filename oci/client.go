@@ -40,6 +40,7 @@ type Client struct {
 
 	challenges group[*transport.Challenge] // by registry host
 	auths      group[*repoAuth]            // by repository and scope
+	tars       tarIndexCache               // indexes of layout tars
 }
 
 // NewClient returns a Client configured by opts. Options that are malformed

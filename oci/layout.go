@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Limits on what is read from an OCI image layout, which is untrusted input
@@ -127,7 +128,11 @@ func blobPath(d Digest) string { return "blobs/" + d.Algorithm() + "/" + d.Hex()
 
 // openLayoutStore opens the layout at p: a directory, or a tar file whose
 // members it indexes once (headers only: data is skipped by seeking).
-func openLayoutStore(p string) (layoutStore, error) {
+//
+// A tar's index is kept in cache (when not nil) and used again while the
+// file is the same one, of the same size and modification time: a fetch
+// makes several requests, and each would otherwise walk every header.
+func openLayoutStore(p string, cache *tarIndexCache) (layoutStore, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -140,11 +145,18 @@ func openLayoutStore(p string) (layoutStore, error) {
 	case fi.IsDir():
 		st = dirStore{path: p}
 	case fi.Mode().IsRegular():
+		if ts := cache.get(p, fi); ts != nil {
+			return ts, nil // its marker was checked when it was indexed
+		}
 		ts, err := indexTar(p)
 		if err != nil {
 			return nil, err
 		}
-		st = ts
+		if err := checkMarker(ts); err != nil {
+			return nil, err
+		}
+		cache.put(p, fi, ts)
+		return ts, nil
 	default:
 		return nil, fmt.Errorf("%w: %s is neither a directory nor a tar file", ErrInvalidLayout, p)
 	}
@@ -277,6 +289,51 @@ func indexTar(p string) (*tarStore, error) {
 		ts.members[name] = tarMember{off: off, size: hdr.Size}
 	}
 	return ts, nil
+}
+
+// tarIndexCache keeps the indexes of the last few layout tars a Client read.
+type tarIndexCache struct {
+	mu sync.Mutex
+	m  map[string]cachedTar
+}
+
+type cachedTar struct {
+	fi os.FileInfo
+	ts *tarStore
+}
+
+// maxCachedTars bounds the tar indexes a Client keeps.
+const maxCachedTars = 8
+
+func (c *tarIndexCache) get(p string, fi os.FileInfo) *tarStore {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[p]
+	if !ok || !os.SameFile(e.fi, fi) || e.fi.Size() != fi.Size() || !e.fi.ModTime().Equal(fi.ModTime()) {
+		return nil
+	}
+	return e.ts
+}
+
+func (c *tarIndexCache) put(p string, fi os.FileInfo, ts *tarStore) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]cachedTar{}
+	}
+	if _, ok := c.m[p]; !ok && len(c.m) >= maxCachedTars {
+		for k := range c.m { // any one: a controller reads few tars
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[p] = cachedTar{fi: fi, ts: ts}
 }
 
 // layoutMemberName returns the layout file a tar member name stands for.

@@ -39,12 +39,14 @@ const layoutRepository = "layout"
 // Anything else is 404 or 405. Failures of the layout itself (no layout,
 // an index.json over its limits) are returned as errors, not statuses.
 //
-// One layoutTransport serves one operation: a tar is indexed on its first
-// request and the index kept for the transport's life; index.json is read
-// again for each request, so a layout that changes on disk is seen at once.
+// One layoutTransport serves one operation. A tar is indexed on its first
+// request, and the index kept by the Client while the file stays the same
+// (same file, size and modification time); index.json is read again for
+// each request, so a layout that changes on disk is seen at once.
 type layoutTransport struct {
 	path        string
 	maxManifest int64
+	tars        *tarIndexCache
 
 	once  sync.Once
 	store layoutStore
@@ -55,7 +57,7 @@ type layoutTransport struct {
 // (which caps bodies by operation) over the in-process layout server.
 func (c *Client) layoutTransport(ref Reference, repo name.Repository) http.RoundTripper {
 	return &guardTransport{
-		inner:           &layoutTransport{path: ref.Layout, maxManifest: c.opts.maxManifestSize},
+		inner:           &layoutTransport{path: ref.Layout, maxManifest: c.opts.maxManifestSize, tars: &c.tars},
 		registry:        repo.RegistryStr(),
 		insecure:        c.opts.insecure,
 		maxManifestSize: c.opts.maxManifestSize,
@@ -65,7 +67,7 @@ func (c *Client) layoutTransport(ref Reference, repo name.Repository) http.Round
 }
 
 func (t *layoutTransport) open() (layoutStore, error) {
-	t.once.Do(func() { t.store, t.err = openLayoutStore(t.path) })
+	t.once.Do(func() { t.store, t.err = openLayoutStore(t.path, t.tars) })
 	return t.store, t.err
 }
 
