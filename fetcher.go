@@ -337,14 +337,10 @@ func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, re
 	if image.Descriptor.Platform != nil {
 		a.Platform = image.Descriptor.Platform.String()
 	}
-	stats, err := f.pull(ctx, ref, layer, p, src, t, a, settings)
-	if err != nil {
-		var phase *FetchError
-		if errors.As(err, &phase) {
-			phase.URL, phase.Revision = src.URL, revision
-			return nil, phase
-		}
-		return fail(ErrStorageFailed, revision, err)
+	stats, ferr := f.pull(ctx, ref, layer, p, src, t, a, settings)
+	if ferr != nil {
+		ferr.URL, ferr.Revision = src.URL, revision
+		return nil, ferr
 	}
 	a.Stats = *stats
 	f.log(ctx, "artifact fetched", "url", src.URL, "revision", revision, "bytes", stats.Bytes, "files", stats.Files)
@@ -399,9 +395,9 @@ func verifyPhase(err error) error {
 	return ErrVerification
 }
 
-// pull downloads the layer into t and records it. Its errors are
-// *FetchError values with the phase set.
-func (f *Fetcher) pull(ctx context.Context, ref oci.Reference, layer oci.Descriptor, p parsed, src Source, t *target, a *Artifact, settings string) (*tarball.Stats, error) {
+// pull downloads the layer into t and records it. Its errors carry the
+// phase; the caller sets URL and revision.
+func (f *Fetcher) pull(ctx context.Context, ref oci.Reference, layer oci.Descriptor, p parsed, src Source, t *target, a *Artifact, settings string) (*tarball.Stats, *FetchError) {
 	f.emit(ctx, Progress{Phase: PhaseDownload, Revision: a.Revision, Total: layer.Size})
 	rc, err := f.client.Blob(ctx, ref, layer)
 	if err != nil {
