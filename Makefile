@@ -23,6 +23,18 @@ REGISTRY_VER    := v3.1.2
 COSIGN_MOD      := github.com/sigstore/cosign/v2
 COSIGN_PKG      := $(COSIGN_MOD)/cmd/cosign
 COSIGN_VER      := v2.6.5
+# cosign v3 beside v2: both interop suites run. Installed as cosign3.
+COSIGN3_MOD     := github.com/sigstore/cosign/v3
+COSIGN3_PKG     := $(COSIGN3_MOD)/cmd/cosign
+COSIGN3_VER     := v3.1.3
+# The private Sigstore of internal/sigstorestack: Fulcio (ephemeral CA) and
+# the timestamp authority (v2.1.4 and later need a newer Go than 1.25).
+FULCIO_MOD      := github.com/sigstore/fulcio
+FULCIO_PKG      := $(FULCIO_MOD)
+FULCIO_VER      := v1.8.8
+TSA_MOD         := github.com/sigstore/timestamp-authority/v2
+TSA_PKG         := $(TSA_MOD)/cmd/timestamp-server
+TSA_VER         := v2.1.3
 HELM_MOD        := helm.sh/helm/v3
 HELM_PKG        := $(HELM_MOD)/cmd/helm
 HELM_VER        := v3.22.0
@@ -111,14 +123,22 @@ bench:
 
 # install_tool name,module,package,version: `go install` into TOOLS_DIR unless
 # the binary there already records that module at that version (go version -m).
+# The binary is built in a temporary GOBIN and moved to TOOLS_DIR/name, so a
+# tool can be installed under another name than its package's (cosign v3 as
+# cosign3 beside cosign v2), and an interrupted build leaves no half binary.
 define install_tool
 	@bin="$(TOOLS_DIR)/$(1)"; \
 	if [ -x "$$bin" ] && $(GO) version -m "$$bin" 2>/dev/null | awk '$$1 == "mod" && $$2 == "$(2)" && $$3 == "$(4)" { found = 1 } END { exit !found }'; then \
 		echo "==> tools: $(1) $(4) already in $(TOOLS_DIR)"; \
 	else \
-		echo "==> tools: go install $(3)@$(4)"; \
+		echo "==> tools: go install $(3)@$(4) as $(1)"; \
 		start=$$(date +%s); \
-		GOBIN="$(TOOLS_DIR)" $(GO) install "$(3)@$(4)"; \
+		tmp=$$(mktemp -d "$(TOOLS_DIR)/.install-$(1).XXXXXX"); \
+		trap 'rm -rf "$$tmp"' EXIT; \
+		GOBIN="$$tmp" $(GO) install "$(3)@$(4)"; \
+		built=("$$tmp"/*); \
+		if [ $${#built[@]} -ne 1 ] || [ ! -x "$${built[0]}" ]; then echo "go install $(3)@$(4) left $${built[*]} in $$tmp, want one binary" >&2; exit 1; fi; \
+		mv -f "$${built[0]}" "$$bin"; \
 		echo "==> tools: $(1) $(4) built in $$(( $$(date +%s) - start ))s"; \
 	fi
 endef
@@ -128,6 +148,9 @@ tools:
 	$(call install_tool,staticcheck,$(STATICCHECK_MOD),$(STATICCHECK_PKG),$(STATICCHECK_VER))
 	$(call install_tool,registry,$(REGISTRY_MOD),$(REGISTRY_PKG),$(REGISTRY_VER))
 	$(call install_tool,cosign,$(COSIGN_MOD),$(COSIGN_PKG),$(COSIGN_VER))
+	$(call install_tool,cosign3,$(COSIGN3_MOD),$(COSIGN3_PKG),$(COSIGN3_VER))
+	$(call install_tool,fulcio,$(FULCIO_MOD),$(FULCIO_PKG),$(FULCIO_VER))
+	$(call install_tool,timestamp-server,$(TSA_MOD),$(TSA_PKG),$(TSA_VER))
 	$(call install_tool,helm,$(HELM_MOD),$(HELM_PKG),$(HELM_VER))
 	$(call install_tool,oras,$(ORAS_MOD),$(ORAS_PKG),$(ORAS_VER))
 
