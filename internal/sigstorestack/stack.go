@@ -290,9 +290,15 @@ const CosignPassword = "sigstorestack-password"
 // ""), with CosignEnv(reg), and returns its combined output.
 func (s *Stack) Cosign(t testing.TB, reg *realregistry.Registry, dir string, args ...string) (string, error) {
 	t.Helper()
+	return s.Run(t, reg, dir, "cosign3", args...)
+}
+
+// Run runs the tool name ("cosign3", or "cosign" for v2) like Cosign does.
+func (s *Stack) Run(t testing.TB, reg *realregistry.Registry, dir, name string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, tool(t, "cosign3"), args...)
+	cmd := exec.CommandContext(ctx, tool(t, name), args...)
 	cmd.Dir = dir
 	cmd.Env = s.CosignEnv(reg)
 	cmd.WaitDelay = 5 * time.Second
