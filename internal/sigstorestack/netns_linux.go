@@ -47,7 +47,7 @@ func Isolate(t *testing.T) bool {
 	if strings.Contains(t.Name(), "/") {
 		t.Fatalf("sigstorestack.Isolate(%s): call it from a top-level test, not a subtest", t.Name())
 	}
-	for _, name := range Tools {
+	for _, name := range stackTools {
 		tool(t, name)
 	}
 	parentNS, err := os.Readlink("/proc/self/ns/net")
@@ -132,6 +132,12 @@ func loopbackUp() error {
 		return fmt.Errorf("SIOCSIFFLAGS: %w", err)
 	}
 	return nil
+}
+
+// setParentDeathSignal makes the kernel kill a server of the stack if the
+// test binary dies without its cleanups (a test timeout panics the process).
+func setParentDeathSignal(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
 
 // inNamespace reports whether this process is a test binary Isolate

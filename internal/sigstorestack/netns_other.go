@@ -2,7 +2,10 @@
 
 package sigstorestack
 
-import "testing"
+import (
+	"os/exec"
+	"testing"
+)
 
 // Isolate needs Linux network namespaces; elsewhere the test fails if
 // realregistry.IntegrationEnv is set and skips otherwise.
@@ -13,3 +16,5 @@ func Isolate(t *testing.T) bool {
 }
 
 func inNamespace() bool { return false }
+
+func setParentDeathSignal(*exec.Cmd) {}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -42,9 +41,7 @@ func (s *Stack) launch(name, bin string, env []string, args ...string) (*process
 	logs := &capBuffer{max: 1 << 20}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = 5 * time.Second
-	// The kernel kills the server if the test binary dies without its
-	// cleanups (a test timeout panics the process).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	setParentDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		cancel()
 		return nil, fmt.Errorf("sigstorestack: starting %s: %w", bin, err)

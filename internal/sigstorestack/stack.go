@@ -72,8 +72,8 @@ import (
 	"github.com/ocisource/ocisource/internal/realregistry"
 )
 
-// Tools are the tools the stack needs, besides the registry's.
-var Tools = []string{"fulcio", "timestamp-server", "cosign3"}
+// stackTools are the tools the stack needs, besides the registry's.
+var stackTools = []string{"fulcio", "timestamp-server", "cosign3"}
 
 // StartTimeout bounds how long Start waits for each server to answer.
 const StartTimeout = 30 * time.Second
