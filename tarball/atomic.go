@@ -81,10 +81,26 @@ const (
 // freshDir creates the directory name after removing whatever a crash left
 // there (a symbolic link planted there is removed, never followed).
 func freshDir(name string, perm fs.FileMode) error {
+	// Nothing is there almost always: one mkdir, and the removal only
+	// when it finds something.
+	err := os.Mkdir(name, perm)
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
 	if err := os.RemoveAll(name); err != nil {
 		return err
 	}
 	return os.Mkdir(name, perm)
+}
+
+// removeIfPresent removes path (a tree, or a link, never followed) when
+// something is there: one lstat when nothing is, where os.RemoveAll tries
+// an unlink and an rmdir.
+func removeIfPresent(path string) error {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return os.RemoveAll(path)
 }
 
 // renameAside replaces dst by tmp with two renames: dst to its fixed
@@ -92,11 +108,17 @@ func freshDir(name string, perm fs.FileMode) error {
 // the second rename fails, dst is renamed back.
 func renameAside(tmp, dst string) error {
 	_, old := swapNames(dst)
-	if err := os.RemoveAll(old); err != nil {
-		return err
-	}
 	if err := os.Rename(dst, old); err != nil {
-		return err
+		// Something a crash left holds the name: remove it, try again.
+		if _, lerr := os.Lstat(old); lerr != nil {
+			return err
+		}
+		if err := os.RemoveAll(old); err != nil {
+			return err
+		}
+		if err := os.Rename(dst, old); err != nil {
+			return err
+		}
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		if rerr := os.Rename(old, dst); rerr != nil {

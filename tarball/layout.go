@@ -254,7 +254,7 @@ func Recover(dir string) error {
 	}
 	// Two fixed names: no listing of the parent, whatever it holds.
 	tmp, old := swapNames(abs)
-	return errors.Join(os.RemoveAll(tmp), os.RemoveAll(old))
+	return errors.Join(removeIfPresent(tmp), removeIfPresent(old))
 }
 
 func removeStale(dir string, stale func(string) bool) error {

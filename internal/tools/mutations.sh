@@ -75,7 +75,7 @@ mutate unmanaged target.go \
 	. '^TestFetchRefusesTargets$'
 
 mutate stale-temp tarball/layout.go \
-	'return errors.Join(os.RemoveAll(tmp), os.RemoveAll(old))' \
+	'return errors.Join(removeIfPresent(tmp), removeIfPresent(old))' \
 	'_, _ = tmp, old
 	return nil' \
 	./tarball '^TestRecover$'
