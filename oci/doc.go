@@ -1,7 +1,11 @@
 // Package oci is the registry client of ocisource: it parses oci:// URLs
 // (and oci-layout:// ones, OCI image layouts on disk, read offline),
 // resolves tags to digests, lists tags, fetches manifests and blobs, lists
-// referrers, and pushes artifacts in the layout `flux push artifact` uses.
+// referrers, writes blobs and manifests, and copies artifacts with their
+// signatures between registries and layouts ([Copy]). Building artifacts in
+// the layout `flux push artifact` uses is package
+// [github.com/ocisource/ocisource/oci/push]'s job, so a client that only
+// reads links no tar writer.
 //
 // What a supply-chain consumer gets on top of a plain registry client:
 //
@@ -102,6 +106,9 @@
 // is the repository; its tags are the org.opencontainers.image.ref.name
 // annotations of index.json's entries that are valid tags (full references,
 // as containerd writes, are ignored), cosign's "sha256-<hex>.sig" included.
+// A layout written by `cosign save` tags nothing: its "kind" annotations
+// name the one image ("latest") and its signatures and attestations (the
+// ".sig" and ".att" tags of its digest).
 // Every read operation ([Client.Resolve], [Client.Manifest], [Client.Tags],
 // [Client.Blob], [Client.Referrers]) works on it unchanged: the Client sends
 // the requests it would send a registry to an in-process, read-only
@@ -109,7 +116,7 @@
 // [net/http.RoundTripper]: no socket, no ping, no credentials, no retries,
 // whatever the transport options say). Referrers are the manifests listed in
 // index.json, or reachable from it through nested indexes, whose subject is
-// the digest. Pushing to a layout is refused.
+// the digest. Pushing to a layout is refused; [Copy] writes one.
 //
 // A layout is untrusted input, like a registry's answers. index.json and
 // every manifest read from it are capped by the manifest limit; index.json
@@ -125,11 +132,24 @@
 // layout itself wrap [ErrInvalidLayout] (or [ErrTooLarge], or [ErrNotFound]
 // when the path does not exist).
 //
-// A tar is read in place, never extracted: its headers are read once per
-// operation (the data is skipped by seeking) to find where each layout file
-// lies, and each file is then read as a section of the tar. Compressed tars
-// are not supported. index.json is read again by each request, so a layout
-// that changes on disk is seen at once.
+// A tar is read in place, never extracted: its headers are read once (the
+// data is skipped by seeking) to find where each layout file lies, and each
+// file is then read as a section of the tar; the Client keeps the index of
+// the last few tars while the file stays the same. A compressed tar is
+// refused with [ErrInvalidLayout] saying to decompress it. index.json is
+// read again by each request, so a layout that changes on disk is seen at
+// once.
+//
+// # Mirroring
+//
+// [Copy] copies an artifact by tag or digest with everything attached to it
+// (the children of its indexes, cosign's ".sig", ".att" and ".sbom" tags, OCI
+// referrers, and what is attached to those), registry to registry, registry
+// to layout or layout to registry, keeping every digest. Blobs and manifests
+// the destination has are not sent again, so running a failed copy again
+// resumes it, and the destination tag is written last. A layout destination
+// is written through an [os.Root], each file renamed into place whole, and
+// index.json replaced under a lock on the directory.
 //
 // For tests, package [github.com/ocisource/ocisource/oci/ocitest] runs an
 // in-memory registry.

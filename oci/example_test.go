@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -94,4 +96,40 @@ func ExampleCosignTag() {
 	// Output:
 	// sha256-0000000000000000000000000000000000000000000000000000000000000001.sig
 	// sha256-0000000000000000000000000000000000000000000000000000000000000001.att
+}
+
+func ExampleCopy() {
+	ctx := context.Background()
+	reg := ocitest.New() // an in-memory registry; use oci.NewClient for a real one
+	defer reg.Close()
+	client := reg.Client()
+	d, err := reg.PushBytes(ctx, "app:1.0.0", oci.MediaTypeFluxContent, []byte("release"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A legacy cosign signature: its tag names the artifact's digest.
+	if _, err := reg.PushBytes(ctx, "app:"+oci.CosignTag(d.Digest, oci.CosignSignature), "application/vnd.dev.cosign.simplesigning.v1+json", []byte(`{"critical":{}}`)); err != nil {
+		log.Fatal(err)
+	}
+
+	dir, err := os.MkdirTemp("", "airgap")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	res, err := oci.Copy(ctx, client, reg.Ref("app:1.0.0"), client, oci.Reference{Layout: filepath.Join(dir, "layout")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Descriptor.Digest == d.Digest, res.Tag, len(res.Attachments), res.Attachments[0].Tag == oci.CosignTag(d.Digest, oci.CosignSignature))
+
+	// Again: everything is there already.
+	res, err = oci.Copy(ctx, client, reg.Ref("app:1.0.0"), client, oci.Reference{Layout: filepath.Join(dir, "layout")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Blobs, res.BlobsSkipped)
+	// Output:
+	// true 1.0.0 1 true
+	// 0 3
 }
