@@ -190,7 +190,7 @@ func runFleet(ctx context.Context, fc fleetConfig, out io.Writer) error {
 		return n
 	}
 	if reqs(coldO) > 0 {
-		p("    (requests per source %.1f against %.1f: a latency-bound round can be at most %.1fx faster; our own Fetcher given a fresh client per reconcile: %.1fx)\n",
+		p("    (requests per source %.1f against %.1f, %.1fx fewer; our own Fetcher given a fresh client per reconcile: %.1fx)\n",
 			float64(reqs(coldB))/float64(fc.sources), float64(reqs(coldO))/float64(fc.sources), float64(reqs(coldB))/float64(reqs(coldO)), coldF.wall.Seconds()/coldO.wall.Seconds())
 	}
 	if warmB := find("warm", "flux"); warmO.wall > 0 {
