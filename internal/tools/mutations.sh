@@ -141,6 +141,31 @@ mutate index-depth oci/index.go \
 	'		if depth == 100*MaxIndexDepth {' \
 	. '^TestFetchNestedIndex$'
 
+mutate copy-layout-lock oci/layout_write.go \
+	'	unlock, err := lockDir(ctx, t.dir)' \
+	'	unlock, err := func() {}, error(nil)' \
+	./oci '^TestCopyConcurrentIntoOneLayout$'
+
+mutate copy-attachments oci/copy.go \
+	'	o := copyOptions{referrers: true, cosignTags: true, maxManifests: DefaultCopyMaxManifests}' \
+	'	o := copyOptions{referrers: false, cosignTags: true, maxManifests: DefaultCopyMaxManifests}' \
+	. '^TestMirrorSignedToLayoutOffline$'
+
+mutate blame-content fetcher.go \
+	'		err = blameContent(err, body, layer.Size)' \
+	'		_ = blameContent' \
+	. '^TestMirrorSignedToLayoutOffline$'
+
+mutate single-label-host oci/client.go \
+	'	reg, err := name.NewRegistry(host, c.nameOptions()...)
+	if err != nil {
+		return name.Repository{}, fmt.Errorf("%w %q: %v", ErrInvalidReference, ref.Repo(), err)
+	}
+	// The repository path was checked by Reference.Validate.
+	return reg.Repo(path), nil' \
+	'	return name.NewRepository(host+"/"+path, c.nameOptions()...)' \
+	./oci '^TestSingleLabelRegistryHost$'
+
 if [ "$failures" -gt 0 ]; then
 	echo "$failures mutation(s) not caught"
 	exit 1
