@@ -44,3 +44,14 @@ func lockDir(ctx context.Context, dir string) (func(), error) {
 		f.Close()
 	}, nil
 }
+
+// lockTemp takes an exclusive flock on a temporary file being written, so
+// that a sweep of another copy leaves it alone. It is released when f is
+// closed. A failure only weakens that protection (the sweep also waits for
+// the file to age), so it is not reported.
+func lockTemp(f *os.File) { _ = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) }
+
+// tryLockTemp reports whether no one holds f's lock (and takes it).
+func tryLockTemp(f *os.File) bool {
+	return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil
+}

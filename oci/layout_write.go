@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // layoutTarget writes a copy into an OCI image layout directory.
@@ -64,6 +66,7 @@ func openLayoutTarget(dir string) (*layoutTarget, error) {
 		return nil, err
 	}
 	t := &layoutTarget{dir: dir, root: root}
+	t.sweepTemps()
 	if _, err := root.Lstat(layoutMarkerFile); errors.Is(err, fs.ErrNotExist) {
 		if err := t.writeFile(layoutMarkerFile, []byte(layoutMarker)); err != nil {
 			root.Close()
@@ -209,7 +212,7 @@ func (t *layoutTarget) writeFrom(ctx context.Context, name string, r io.Reader) 
 	var f *os.File
 	var tmp string
 	for range 10 {
-		tmp = filepath.Join(dir, "."+filepath.Base(name)+".ocisource-tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		tmp = filepath.Join(dir, "."+filepath.Base(name)+layoutTempInfix+strconv.FormatUint(rand.Uint64(), 36))
 		f, err = t.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if !errors.Is(err, fs.ErrExist) {
 			break
@@ -218,6 +221,8 @@ func (t *layoutTarget) writeFrom(ctx context.Context, name string, r io.Reader) 
 	if err != nil {
 		return err
 	}
+	// Held while it is written: sweepTemps leaves a locked one alone.
+	lockTemp(f)
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -241,6 +246,55 @@ func (t *layoutTarget) writeFrom(ctx context.Context, name string, r io.Reader) 
 		d.Close()
 	}
 	return nil
+}
+
+// layoutTempInfix marks the temporary files a copy writes into a layout:
+// ".<name>.ocisource-tmp-<random>", beside the file they become.
+const layoutTempInfix = ".ocisource-tmp-"
+
+// staleTempAge is how old a temporary file must be before a copy removes
+// it as the leftover of a killed one (besides not being locked).
+const staleTempAge = 10 * time.Minute
+
+// sweepTemps removes what killed copies left in the layout: temporary files
+// of ours (by name) in the layout's root and blob directories that no copy
+// holds (no lock on them) and that have not been written to for
+// staleTempAge. It lists those directories once per copy, and never touches
+// a file it did not name.
+func (t *layoutTarget) sweepTemps() {
+	dirs := []string{"."}
+	if algos, err := fs.ReadDir(t.root.FS(), "blobs"); err == nil {
+		for _, a := range algos {
+			if a.IsDir() {
+				dirs = append(dirs, filepath.Join("blobs", a.Name()))
+			}
+		}
+	}
+	for _, dir := range dirs {
+		ents, err := fs.ReadDir(t.root.FS(), filepath.ToSlash(dir))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			n := e.Name()
+			if !e.Type().IsRegular() || !strings.HasPrefix(n, ".") || !strings.Contains(n, layoutTempInfix) {
+				continue
+			}
+			p := filepath.Join(dir, n)
+			info, err := e.Info()
+			if err != nil || time.Since(info.ModTime()) < staleTempAge {
+				continue
+			}
+			f, err := t.root.OpenFile(p, os.O_RDONLY, 0)
+			if err != nil {
+				continue
+			}
+			if tryLockTemp(f) {
+				_ = t.root.Remove(p)
+			}
+			f.Close()
+		}
+	}
 }
 
 type ctxReader struct {
