@@ -90,6 +90,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/tuf"
@@ -149,10 +150,26 @@ var (
 // the verifications that wait for it; each leaves when its context ends,
 // and a failed fetch is dropped so that the next verification tries again.
 // No lock is held while fetching.
+//
+// A root fetched through TUF is fetched again once refreshAt has passed: in
+// the background, the current policy serving verifications meanwhile; a
+// failed refresh keeps it and moves refreshAt a few minutes on.
 type trustState struct {
-	mu       sync.Mutex
-	policy   *policy
-	inflight *rootFetch
+	mu        sync.Mutex
+	policy    *policy
+	inflight  *rootFetch
+	refreshAt time.Time // zero: never (a root given to New)
+}
+
+// tufRetry is how long after a failed refresh the next one is tried.
+const tufRetry = 5 * time.Minute
+
+// tufNow is the clock of TUF refreshes; tests replace it.
+var tufNow = time.Now
+
+// fetchTrustedRoot fetches the public-good trusted root; tests replace it.
+var fetchTrustedRoot = func(opts *tuf.Options) (root.TrustedMaterial, error) {
+	return root.FetchTrustedRootWithOptions(opts)
 }
 
 // rootFetch is one fetch of the public-good trusted root.
@@ -282,6 +299,12 @@ func (v *Verifier) currentPolicy(ctx context.Context) (*policy, error) {
 	s := v.trust
 	s.mu.Lock()
 	if p := s.policy; p != nil {
+		if !s.refreshAt.IsZero() && !tufNow().Before(s.refreshAt) && s.inflight == nil {
+			// Due for a refresh: in the background, this one goes on
+			// with the root it has.
+			s.inflight = &rootFetch{done: make(chan struct{})}
+			go v.fetchRoot(s.inflight)
+		}
 		s.mu.Unlock()
 		return p, nil
 	}
@@ -309,17 +332,26 @@ func (v *Verifier) fetchRoot(f *rootFetch) {
 	if v.opts.tufCacheDir != "" {
 		opts.CachePath = v.opts.tufCacheDir
 	}
-	tr, err := root.FetchTrustedRootWithOptions(opts)
+	tr, err := fetchTrustedRoot(opts)
 	if err != nil {
 		f.err = fmt.Errorf("%w: fetching the public-good trusted root through TUF: %w", verify.ErrUnavailable, err)
 	} else {
 		f.policy, f.err = v.derivePolicy(tr)
 	}
+	refresh := v.opts.tufRefresh
+	if refresh == 0 {
+		refresh = DefaultTUFRefresh
+	}
 	s := v.trust
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if f.err == nil {
+	switch {
+	case f.err == nil:
 		s.policy = f.policy
+		s.refreshAt = tufNow().Add(refresh)
+	case s.policy != nil:
+		// A failed refresh: keep the root there is, try again later.
+		s.refreshAt = tufNow().Add(min(tufRetry, refresh))
 	}
 	s.inflight = nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -201,6 +202,7 @@ type options struct {
 	rootSource    string
 	tuf           bool
 	tufCacheDir   string
+	tufRefresh    time.Duration
 	requireTlog   bool
 	requireSCT    bool
 	requireTS     bool
@@ -231,6 +233,7 @@ const (
 	settingName        = "verifier name"
 	settingSigRepo     = "signature repository"
 	settingAttestation = "attestation predicate type"
+	settingTUFRefresh  = "TUF refresh interval"
 	optRegistryOption  = "WithRegistryOptions"
 )
 
@@ -507,8 +510,9 @@ func WithTrustedRootFile(path string) Option {
 }
 
 // WithPublicGoodTUF trusts the public-good Sigstore deployment, whose
-// trusted root is fetched (and refreshed) over the network through TUF on
-// the first verification and cached in cacheDir ("" means sigstore-go's
+// trusted root is fetched over the network through TUF on the first
+// verification, again every [DefaultTUFRefresh] ([WithTUFRefresh]), and
+// cached in cacheDir ("" means sigstore-go's
 // default, $HOME/.sigstore/root). This is the only option that makes the
 // verifier use a network other than the registry's. The default is no
 // trusted root; it conflicts with WithTrustedRootJSON, WithTrustedRootFile
@@ -520,6 +524,29 @@ func WithPublicGoodTUF(cacheDir string) Option {
 		}
 		o.tuf = true
 		o.tufCacheDir = cacheDir
+		return nil
+	}
+}
+
+// DefaultTUFRefresh is how long a trusted root fetched through TUF
+// ([WithPublicGoodTUF]) is used before it is fetched again.
+const DefaultTUFRefresh = 24 * time.Hour
+
+// WithTUFRefresh sets how long a trusted root fetched through TUF is used
+// before the next verification fetches it again ([DefaultTUFRefresh]), so a
+// long-running verifier follows key rotations of the public-good deployment.
+// The refresh runs in the background: verifications go on with the root
+// they have, and a failed refresh keeps it and is tried again a few minutes
+// later. It needs [WithPublicGoodTUF]; d must be at least a minute.
+func WithTUFRefresh(d time.Duration) Option {
+	return func(o *options) error {
+		if err := o.claim(settingTUFRefresh, "WithTUFRefresh"); err != nil {
+			return err
+		}
+		if d < time.Minute {
+			return fmt.Errorf("%w: WithTUFRefresh(%v): want at least a minute", ErrInvalidOption, d)
+		}
+		o.tufRefresh = d
 		return nil
 	}
 }
@@ -676,6 +703,9 @@ func (o *options) validate() error {
 		fail("WithPredicatePolicy and WithSLSAPolicy apply to attestation verifiers: add WithAttestation(predicateType)")
 	} else if o.slsa && o.predicateType != PredicateTypeSLSAProvenanceV02 && o.predicateType != PredicateTypeSLSAProvenanceV1 {
 		fail("%v, not %q", errSLSAType, o.predicateType)
+	}
+	if o.tufRefresh > 0 && !o.tuf {
+		fail("WithTUFRefresh applies to a trusted root fetched through TUF: add WithPublicGoodTUF")
 	}
 	if !hasRoot && (o.requireTlog || o.requireSCT || o.requireTS) {
 		fail("WithRequireTlog, WithRequireSCT and WithRequireSignedTimestamp need a trusted root")
