@@ -16,6 +16,7 @@ import (
 	"github.com/ocisource/ocisource/oci/push"
 	"github.com/ocisource/ocisource/verify"
 	"github.com/ocisource/ocisource/verify/cosign"
+	"github.com/ocisource/ocisource/verify/verifytest"
 )
 
 // TestIntegrationMirrorCosignCLI signs an artifact in a real registry with
@@ -178,5 +179,58 @@ func TestIntegrationMirrorCosignCLI(t *testing.T) {
 	}
 	if n := offline.calls.Load(); n != 0 {
 		t.Errorf("%d requests reached the network", n)
+	}
+}
+
+// TestIntegrationMirrorKeylessCosignCLI mirrors a keyless-signed artifact
+// (a Sigstore bundle from verifytest's virtual Sigstore, found through the
+// referrers tag schema of a real Distribution registry) with oci.Copy into
+// another repository, and the real cosign v3 CLI verifies the mirror with
+// the same identity, and refuses another.
+func TestIntegrationMirrorKeylessCosignCLI(t *testing.T) {
+	reg := realregistry.Start(t)
+	ctx := context.Background()
+	client, err := oci.NewClient(oci.WithCAFile(reg.CAFile), oci.WithBasicAuth(reg.Username, reg.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := oci.ParseURL("oci://" + reg.Host + "/org/app")
+	d, err := push.Artifact(ctx, client, repo.WithTag("v1"), push.LayerFromBytes(oci.MediaTypeFluxContent, []byte("keyless")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := verifytest.NewSigstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := ss.TrustedRootJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const issuer, subject = "https://token.actions.githubusercontent.com", "https://github.com/org/app/.github/workflows/release.yml@refs/tags/v1"
+	if _, err := verifytest.SignBundle(ctx, client, repo.WithDigest(d.Digest), ss.Keyless(issuer, subject), verifytest.WithTransparencyLog(ss)); err != nil {
+		t.Fatal(err)
+	}
+	mirror, _ := oci.ParseURL("oci://" + reg.Host + "/mirror/app")
+	if _, err := oci.Copy(ctx, client, repo.WithTag("v1"), client, mirror); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, "trusted_root.json"), root, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	verifyArgs := func(identity string) []string {
+		return []string{"verify", "--trusted-root", "trusted_root.json", "--insecure-ignore-sct=true",
+			"--certificate-oidc-issuer", issuer, "--certificate-identity", identity, reg.Host + "/mirror/app@" + string(d.Digest)}
+	}
+	cmd := reg.Command(t, "cosign3", verifyArgs(subject)...)
+	cmd.Dir = work
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cosign3 verify of the mirror: %v\n%s", err, out)
+	}
+	cmd = reg.Command(t, "cosign3", verifyArgs("https://github.com/mallory/app/.github/workflows/release.yml@refs/tags/v1")...)
+	cmd.Dir = work
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("cosign3 verify accepted the mirror for another identity:\n%s", out)
 	}
 }
