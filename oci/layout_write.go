@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -187,18 +188,7 @@ func (t *layoutTarget) commit(ctx context.Context, d Descriptor, tag string) err
 }
 
 func (t *layoutTarget) writeFile(name string, b []byte) error {
-	return t.writeFrom(context.Background(), name, &byteReader{b: b})
-}
-
-type byteReader struct{ b []byte }
-
-func (r *byteReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
+	return t.writeFrom(context.Background(), name, bytes.NewReader(b))
 }
 
 // writeFrom writes r to a temporary file beside name (relative to the
