@@ -128,7 +128,7 @@ func (c *Client) setUp(ctx context.Context, repo name.Repository, scope string) 
 		return &repoAuth{rt: rt}, nil
 	}
 	start := time.Now()
-	tok, renew, err := exchange(ctx, repo, auth, t, scope, pr)
+	tok, renew, err := c.exchange(ctx, repo, auth, t, scope, pr)
 	if err != nil {
 		var te *transport.Error
 		if ctx.Err() == nil && !errors.As(err, &te) {
@@ -160,8 +160,10 @@ func (c *Client) setUp(ctx context.Context, repo name.Repository, scope string) 
 
 // exchange gets a token for repo's scope from the challenge's realm, and how
 // long it may be used before being exchanged again (0: as long as the
-// Client lives, for a registry token given as a credential).
-func exchange(ctx context.Context, repo name.Repository, auth authn.Authenticator, t http.RoundTripper, scope string, pr *transport.Challenge) (*transport.Token, time.Duration, error) {
+// Client lives, for a registry token given as a credential). Exchanges for
+// repositories of one registry asked for at the same time are merged into
+// one request for all their scopes; see [tokenBatcher].
+func (c *Client) exchange(ctx context.Context, repo name.Repository, auth authn.Authenticator, t http.RoundTripper, scope string, pr *transport.Challenge) (*transport.Token, time.Duration, error) {
 	cfg, err := authn.Authorization(ctx, auth)
 	if err != nil {
 		return nil, 0, err
@@ -170,15 +172,21 @@ func exchange(ctx context.Context, repo name.Repository, auth authn.Authenticato
 		// A registry token is sent as it is, never exchanged.
 		return &transport.Token{Token: cfg.RegistryToken}, 0, nil
 	}
-	tok, err := transport.Exchange(ctx, repo.Registry, auth, t, []string{repo.Scope(scope)}, pr)
+	key, err := tokenKey(ctx, repo.RegistryStr(), scope, auth)
 	if err != nil {
 		return nil, 0, err
 	}
-	if tok.Token == "" {
-		// Some token services answer access_token only.
-		tok.Token = tok.AccessToken
-	}
-	return tok, renewAfter(tok.ExpiresIn), nil
+	return c.tokens.get(ctx, key, repo.Scope(scope), func(ctx context.Context, scopes []string) (*transport.Token, time.Duration, error) {
+		tok, err := transport.Exchange(ctx, repo.Registry, auth, t, scopes, pr)
+		if err != nil {
+			return nil, 0, err
+		}
+		if tok.Token == "" {
+			// Some token services answer access_token only.
+			tok.Token = tok.AccessToken
+		}
+		return tok, renewAfter(tok.ExpiresIn), nil
+	})
 }
 
 // renewAfter is how long a token of expiresIn seconds is used.

@@ -41,6 +41,7 @@ type Client struct {
 	challenges group[*transport.Challenge] // by registry host
 	auths      group[*repoAuth]            // by repository and scope
 	tars       tarIndexCache               // indexes of layout tars
+	tokens     tokenBatcher                // token exchanges in flight, merged
 }
 
 // NewClient returns a Client configured by opts. Options that are malformed

@@ -67,8 +67,9 @@ func noErrors(t *testing.T, errs []error) {
 }
 
 // One shared client, 64 workers, 64 repositories of one token-auth registry
-// 5 ms away: one ping for the registry, one token per repository, and
-// connections bounded by the workers, not by the requests.
+// 5 ms away: one ping for the registry, a few token requests for all the
+// repositories (exchanges asked for together are merged, at most 32 scopes
+// each), and connections bounded by the workers, not by the requests.
 func TestSharedClientManyRepositories(t *testing.T) {
 	const workers = 64
 	reg := ocitest.NewT(t, ocitest.WithTokenAuth("fleet", "secret"), ocitest.WithLatency(5*time.Millisecond))
@@ -93,21 +94,23 @@ func TestSharedClientManyRepositories(t *testing.T) {
 	if pings != 1 {
 		t.Errorf("pings = %d, want 1 (one per registry)", pings)
 	}
-	if tokens != workers {
-		t.Errorf("token requests = %d, want %d (one per repository)", tokens, workers)
+	if tokens < workers/32 || tokens > workers/32+2 {
+		t.Errorf("token requests = %d, want %d to %d (merged, 32 scopes at most each)", tokens, workers/32, workers/32+2)
 	}
 	if conns > 2*workers {
 		t.Errorf("connections = %d, want at most %d", conns, 2*workers)
 	}
 
-	// A second round reuses everything: no ping, no token, no new connection.
+	// A second round reuses everything: no ping, no token, and at most a
+	// connection per worker in all (the first round, its start staggered by
+	// the ping and the tokens, may have needed fewer at once).
 	reg.ResetRequests()
 	noErrors(t, run(workers, func(i int) error {
 		_, err := c.Resolve(ctx, reg.Ref(repos[i]+":v1"))
 		return err
 	}))
-	if p, tk, n := reg.Pings(), reg.TokenRequests(), reg.Connections(); p != 0 || tk != 0 || n != 0 {
-		t.Errorf("second round: %d pings, %d token requests, %d new connections; want none", p, tk, n)
+	if p, tk, n := reg.Pings(), reg.TokenRequests(), reg.Connections(); p != 0 || tk != 0 || conns+n > workers+1 {
+		t.Errorf("second round: %d pings, %d token requests, %d new connections (%d before); want none, none, at most %d in all", p, tk, n, conns, workers+1)
 	}
 }
 

@@ -166,6 +166,11 @@ mutate single-label-host oci/client.go \
 	'	return name.NewRepository(host+"/"+path, c.nameOptions()...)' \
 	./oci '^TestSingleLabelRegistryHost$'
 
+mutate token-merge oci/tokens.go \
+	'			case len(batch) < maxTokenScopes:' \
+	'			case len(batch) < 1:' \
+	./oci '^TestTokenExchangesMerged$'
+
 if [ "$failures" -gt 0 ]; then
 	echo "$failures mutation(s) not caught"
 	exit 1

@@ -38,8 +38,9 @@ func ExampleWithTokenAuth() {
 	}
 	wg.Wait()
 	fmt.Println("pings:", reg.Pings())
-	fmt.Println("token requests:", reg.TokenRequests())
+	// The client merges token exchanges asked for at the same time.
+	fmt.Println("token requests for 10 repositories, at most 2:", reg.TokenRequests() <= 2)
 	// Output:
 	// pings: 1
-	// token requests: 10
+	// token requests for 10 repositories, at most 2: true
 }

@@ -1,0 +1,190 @@
+package oci
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// maxTokenScopes caps the repository scopes one token request asks for.
+const maxTokenScopes = 32
+
+// tokenBatcher merges token exchanges. Repositories of one registry that
+// need a token while an exchange with the same credentials and actions is
+// in flight wait for it to end, then share one exchange that asks for all
+// their scopes at once (the token spec lets a request name several). A
+// controller that starts a thousand sources of one registry thus makes a
+// few dozen token requests, not a thousand.
+//
+// A token service that refuses a request of several scopes is asked again
+// for each scope alone. One that answers with fewer scopes than asked (some
+// read only the first) costs the repositories it left out one 401, after
+// which go-containerregistry's bearer transport exchanges a token for the
+// scope the challenge names.
+//
+// No lock is held across an exchange. Each exchange runs in a goroutine of
+// the Client, on a context that is cancelled when every caller waiting for
+// it has left, and each caller leaves when its own context ends.
+type tokenBatcher struct {
+	mu     sync.Mutex
+	queues map[string]*tokenQueue
+}
+
+// tokenQueue holds the requests of one key waiting for the next exchange.
+type tokenQueue struct {
+	waiting []*tokenRequest
+	running bool // a goroutine is exchanging, and takes the waiting next
+}
+
+// tokenExchange asks the token service for a token for scopes.
+type tokenExchange func(ctx context.Context, scopes []string) (*transport.Token, time.Duration, error)
+
+type tokenRequest struct {
+	scope    string
+	exchange tokenExchange
+	done     chan struct{} // closed when tok, renew and err are set
+	tok      *transport.Token
+	renew    time.Duration
+	err      error
+
+	batch *tokenBatch // set (under the batcher's lock) when taken
+	left  bool        // the caller left (under the batcher's lock)
+}
+
+// tokenBatch is one exchange for several requests.
+type tokenBatch struct {
+	live   int // requests whose caller still waits (under the batcher's lock)
+	cancel context.CancelFunc
+}
+
+// tokenKey identifies the exchanges that may be merged: one registry, one
+// set of actions, one set of credentials (hashed: no secret is kept in it).
+func tokenKey(ctx context.Context, registry, action string, auth authn.Authenticator) (string, error) {
+	cfg, err := authn.Authorization(ctx, auth)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return registry + "|" + action + "|" + hex.EncodeToString(sum[:]), nil
+}
+
+// get returns a token for scope, exchanged alone or with the scopes of
+// other repositories asked for at the same time.
+func (b *tokenBatcher) get(ctx context.Context, key, scope string, exchange tokenExchange) (*transport.Token, time.Duration, error) {
+	r := &tokenRequest{scope: scope, exchange: exchange, done: make(chan struct{})}
+	b.mu.Lock()
+	if b.queues == nil {
+		b.queues = map[string]*tokenQueue{}
+	}
+	q := b.queues[key]
+	if q == nil {
+		q = &tokenQueue{}
+		b.queues[key] = q
+	}
+	q.waiting = append(q.waiting, r)
+	start := !q.running
+	q.running = true
+	b.mu.Unlock()
+	if start {
+		go b.run(context.WithoutCancel(ctx), key, q)
+	}
+	select {
+	case <-r.done:
+		return r.tok, r.renew, r.err
+	case <-ctx.Done():
+		b.leave(r)
+		return nil, 0, ctx.Err()
+	}
+}
+
+// leave marks r's caller gone; the last one of a batch cancels it.
+func (b *tokenBatcher) leave(r *tokenRequest) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r.left {
+		return
+	}
+	r.left = true
+	if r.batch != nil {
+		if r.batch.live--; r.batch.live == 0 {
+			r.batch.cancel()
+		}
+	}
+}
+
+// run exchanges tokens for key's queue, batch after batch, until it is
+// empty.
+func (b *tokenBatcher) run(base context.Context, key string, q *tokenQueue) {
+	for {
+		b.mu.Lock()
+		var batch []*tokenRequest
+		rest := q.waiting[:0]
+		for _, r := range q.waiting {
+			switch {
+			case r.left:
+			case len(batch) < maxTokenScopes:
+				batch = append(batch, r)
+			default:
+				rest = append(rest, r)
+			}
+		}
+		clear(q.waiting[len(rest):])
+		q.waiting = rest
+		if len(batch) == 0 {
+			q.running = false
+			delete(b.queues, key)
+			b.mu.Unlock()
+			return
+		}
+		ctx, cancel := context.WithCancel(base)
+		tb := &tokenBatch{live: len(batch), cancel: cancel}
+		for _, r := range batch {
+			r.batch = tb
+		}
+		b.mu.Unlock()
+		exchangeBatch(ctx, batch)
+		cancel()
+	}
+}
+
+// exchangeBatch gets the tokens of batch: one exchange for all its scopes,
+// or, when the token service refuses that, one per scope.
+func exchangeBatch(ctx context.Context, batch []*tokenRequest) {
+	var scopes []string
+	for _, r := range batch {
+		if !slices.Contains(scopes, r.scope) {
+			scopes = append(scopes, r.scope)
+		}
+	}
+	tok, renew, err := batch[0].exchange(ctx, scopes)
+	var te *transport.Error
+	if err != nil && len(scopes) > 1 && ctx.Err() == nil && errors.As(err, &te) {
+		// The token service answered, and refused: perhaps the request,
+		// not the scopes. Each alone, then.
+		for _, r := range batch {
+			r.tok, r.renew, r.err = r.exchange(ctx, []string{r.scope})
+			close(r.done)
+		}
+		return
+	}
+	for _, r := range batch {
+		if tok != nil {
+			t := *tok // each repository's transport gets its own copy
+			r.tok = &t
+		}
+		r.renew, r.err = renew, err
+		close(r.done)
+	}
+}
