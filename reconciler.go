@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/ocisource/ocisource/oci"
 )
 
 // Spec is one source a [Reconciler] keeps in sync: the artifact, where it
@@ -221,6 +223,10 @@ type item struct {
 	stalled bool
 	// triggered asks for another attempt right after the one in flight.
 	triggered bool
+	// repo is the spec's repository; prepared says its registry
+	// authentication was set up ahead of this turn in the ready queue.
+	repo     oci.Reference
+	prepared bool
 	// notifyMu keeps the status handler's calls for this spec one at a
 	// time, without making other specs wait for them.
 	notifyMu sync.Mutex
@@ -271,7 +277,7 @@ func (r *Reconciler) Set(name string, spec Spec) error {
 	now := time.Now()
 	switch {
 	case it == nil:
-		it = &item{name: name, spec: spec, host: p.repo.Registry, index: -1, status: Status{Name: name}}
+		it = &item{name: name, spec: spec, host: p.repo.Registry, repo: p.repo, index: -1, status: Status{Name: name}}
 		if stored != nil {
 			it.status.stored(now, stored)
 		}
@@ -280,7 +286,7 @@ func (r *Reconciler) Set(name string, spec Spec) error {
 		r.mu.Unlock()
 		return nil
 	default:
-		it.spec, it.host = spec, p.repo.Registry
+		it.spec, it.host, it.repo = spec, p.repo.Registry, p.repo
 		it.gen++
 		it.stalled = false
 		it.status.Failures = 0
@@ -504,6 +510,7 @@ func (r *Reconciler) dispatch(ctx context.Context) time.Duration {
 			continue // running: it reschedules itself
 		}
 		it.queued = true
+		it.prepared = false
 		r.ready = append(r.ready, it)
 	}
 	kept := r.ready[:0]
@@ -519,10 +526,48 @@ func (r *Reconciler) dispatch(ctx context.Context) time.Duration {
 		r.ready[i] = nil
 	}
 	r.ready = kept
+	r.prepare(ctx)
 	if r.due.Len() == 0 {
 		return time.Hour
 	}
 	return max(time.Until(r.due[0].next), time.Millisecond)
+}
+
+// prepare sets up registry authentication for the specs next in the ready
+// queue, in the background, so that when a worker takes one its token is
+// there: the token exchanges of a registry asked for together go out as one
+// request ([oci.Client.Authorize]). The window is twice the workers, topped
+// up in one go once half of it has been taken, so that the exchanges it
+// asks for are merged rather than sent one by one. Caller holds r.mu.
+func (r *Reconciler) prepare(ctx context.Context) {
+	window := min(len(r.ready), 2*r.opts.workers)
+	ahead := 0
+	for _, it := range r.ready[:window] {
+		if it.prepared {
+			ahead++
+		}
+	}
+	if ahead >= window/2 && ahead > 0 {
+		return
+	}
+	var byClient map[*oci.Client][]oci.Reference
+	for _, it := range r.ready[:window] {
+		if it.prepared || it.repo.Layout != "" {
+			continue
+		}
+		it.prepared = true
+		f := it.spec.Fetcher
+		if f == nil {
+			f = r.f
+		}
+		if byClient == nil {
+			byClient = map[*oci.Client][]oci.Reference{}
+		}
+		byClient[f.client] = append(byClient[f.client], it.repo)
+	}
+	for c, refs := range byClient {
+		r.wg.Go(func() { _ = c.Authorize(ctx, refs...) })
+	}
 }
 
 // start runs one attempt of it on a new goroutine. Caller holds r.mu.

@@ -558,3 +558,57 @@ func TestReconcilerSpecFetcher(t *testing.T) {
 		t.Errorf("own Fetcher's spec: Err = %v, want its entries limit", st.Err)
 	}
 }
+
+// The Reconciler sets up the tokens of the specs next in line while the
+// workers are busy, so a cold start of many sources of one token-auth
+// registry costs a few merged token requests, not one per source.
+func TestReconcilerPreparesTokens(t *testing.T) {
+	reg := ocitest.NewT(t, ocitest.WithTokenAuth("fleet", "secret"), ocitest.WithLatency(2*time.Millisecond))
+	ctx := context.Background()
+	const n = 24
+	for i := range n {
+		if _, err := reg.PushFiles(ctx, fmt.Sprintf("fleet/app%02d:1.0.0", i), map[string]string{"v": fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg.ResetRequests()
+	f, err := ocisource.NewFetcher(ocisource.WithClient(reg.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done atomic.Int64
+	all := make(chan struct{})
+	r, err := ocisource.NewReconciler(f, ocisource.WithWorkers(4), ocisource.WithJitter(0), ocisource.WithObserver(func(o ocisource.Observation) {
+		if o.Reason != ocisource.ReasonSucceeded {
+			t.Errorf("%s: %s", o.Name, o.Reason)
+		}
+		if done.Add(1) == n {
+			close(all)
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	for i := range n {
+		spec := ocisource.Spec{Source: ocisource.Source{URL: reg.URL(fmt.Sprintf("fleet/app%02d", i)), Ref: ocisource.Ref{SemVer: "1.x"}},
+			Dir: filepath.Join(base, fmt.Sprint(i)), Interval: time.Hour}
+		if err := r.Set(fmt.Sprint(i), spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { r.Run(rctx); close(stopped) }()
+	select {
+	case <-all:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d of %d specs reconciled", done.Load(), n)
+	}
+	cancel()
+	<-stopped
+	t.Logf("%d token requests for %d sources", reg.TokenRequests(), n)
+	if tk := reg.TokenRequests(); tk > n/2 {
+		t.Errorf("%d token requests for %d sources on 4 workers, want far fewer than one each", tk, n)
+	}
+}

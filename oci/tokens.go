@@ -129,33 +129,40 @@ func (b *tokenBatcher) leave(r *tokenRequest) {
 func (b *tokenBatcher) run(base context.Context, key string, q *tokenQueue) {
 	for {
 		b.mu.Lock()
-		var batch []*tokenRequest
-		rest := q.waiting[:0]
+		// Everything waiting goes now, in batches of maxTokenScopes sent
+		// side by side.
+		var batches [][]*tokenRequest
 		for _, r := range q.waiting {
-			switch {
-			case r.left:
-			case len(batch) < maxTokenScopes:
-				batch = append(batch, r)
-			default:
-				rest = append(rest, r)
+			if r.left {
+				continue
 			}
+			if n := len(batches); n == 0 || len(batches[n-1]) == maxTokenScopes {
+				batches = append(batches, nil)
+			}
+			batches[len(batches)-1] = append(batches[len(batches)-1], r)
 		}
-		clear(q.waiting[len(rest):])
-		q.waiting = rest
-		if len(batch) == 0 {
+		clear(q.waiting)
+		q.waiting = q.waiting[:0]
+		if len(batches) == 0 {
 			q.running = false
 			delete(b.queues, key)
 			b.mu.Unlock()
 			return
 		}
-		ctx, cancel := context.WithCancel(base)
-		tb := &tokenBatch{live: len(batch), cancel: cancel}
-		for _, r := range batch {
-			r.batch = tb
+		var wg sync.WaitGroup
+		for _, batch := range batches {
+			ctx, cancel := context.WithCancel(base)
+			tb := &tokenBatch{live: len(batch), cancel: cancel}
+			for _, r := range batch {
+				r.batch = tb
+			}
+			wg.Go(func() {
+				defer cancel()
+				exchangeBatch(ctx, batch)
+			})
 		}
 		b.mu.Unlock()
-		exchangeBatch(ctx, batch)
-		cancel()
+		wg.Wait()
 	}
 }
 
@@ -187,4 +194,41 @@ func exchangeBatch(ctx context.Context, batch []*tokenRequest) {
 		r.renew, r.err = renew, err
 		close(r.done)
 	}
+}
+
+// Authorize sets up, for each repository refs name, what its first request
+// needs: the registry's answer to the ping and a token to pull (credentials
+// from the Client's options). It does so for all of them at once, so a
+// token service is asked for several repositories in one request where it
+// allows it, and returns when they are all set up or ctx ends. A controller
+// calls it for the sources it is about to fetch, so that their first
+// requests go out without waiting for a token. It is only ever an
+// optimisation: what fails to set up is set up again by the request that
+// needs it. Layout references need nothing and are skipped; the errors of
+// the others are joined.
+func (c *Client) Authorize(ctx context.Context, refs ...Reference) error {
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, ref := range refs {
+		if ref.Layout != "" {
+			continue
+		}
+		ref = ref.WithTag("")
+		if key := ref.Repo(); seen[key] {
+			continue
+		} else {
+			seen[key] = true
+		}
+		wg.Go(func() {
+			if _, _, err := c.transport(ctx, ref, false); err != nil {
+				mu.Lock()
+				errs = append(errs, opError("authorize", ref.displayRepo(), err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

@@ -170,3 +170,32 @@ func TestTokenExchangeCancelledWhenAllLeave(t *testing.T) {
 	hung.Store(false)
 	resolveAll(t, c, reg, repos)
 }
+
+// Authorize sets up many repositories at once with a few merged token
+// requests; their first requests then need no token request of their own.
+func TestAuthorize(t *testing.T) {
+	reg, repos := tokenFleet(t, 40)
+	c := reg.Client()
+	ctx := context.Background()
+	refs := make([]oci.Reference, 0, len(repos)+1)
+	for _, r := range repos {
+		refs = append(refs, reg.Ref(r+":v1"))
+	}
+	refs = append(refs, oci.Reference{Layout: "/nonexistent/layout"}) // skipped
+	if err := c.Authorize(ctx, refs...); err != nil {
+		t.Fatal(err)
+	}
+	if p, tk := reg.Pings(), reg.TokenRequests(); p != 1 || tk > 3 {
+		t.Errorf("Authorize of %d repositories: %d pings, %d token requests; want 1 and at most 3", len(repos), p, tk)
+	}
+	reg.ResetRequests()
+	resolveAll(t, c, reg, repos)
+	if tk := reg.TokenRequests(); tk != 0 {
+		t.Errorf("%d token requests after Authorize, want 0", tk)
+	}
+	// A registry that cannot be reached is an error, naming it.
+	bad := oci.Reference{Registry: "127.0.0.1:1", Repository: "app"}
+	if err := c.Authorize(ctx, bad); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("unreachable registry: err = %v", err)
+	}
+}

@@ -171,6 +171,11 @@ mutate token-merge oci/tokens.go \
 	'			case len(batch) < 1:' \
 	./oci '^TestTokenExchangesMerged$'
 
+mutate reconciler-prepare reconciler.go \
+	'	r.prepare(ctx)' \
+	'	_ = r.prepare' \
+	. '^TestReconcilerPreparesTokens$'
+
 if [ "$failures" -gt 0 ]; then
 	echo "$failures mutation(s) not caught"
 	exit 1
