@@ -46,6 +46,7 @@ import (
 
 type fleetConfig struct {
 	sources, workers int
+	coldRuns         int
 	latency, stall   time.Duration
 	dir              string
 }
@@ -74,11 +75,25 @@ type fleetRound struct {
 
 func runFleet(ctx context.Context, fc fleetConfig, out io.Writer) error {
 	p := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
-	work, err := os.MkdirTemp(fc.dir, "ocisource-fleet-")
+	// The fleet's targets are about requests and latency (PERFORMANCE.md:
+	// "the limit is about N x requests-per-source x latency / W"), so its
+	// sources are written to memory unless -dir names a place: on these
+	// machines' disks creating a file costs up to a millisecond and swings
+	// from run to run, which would measure the disk. Every way pays it alike.
+	dir, where := fc.dir, "-dir"
+	if dir == "" {
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			dir, where = "/dev/shm", "tmpfs by default; -dir DIR to measure a disk"
+		} else {
+			where = "the temporary directory"
+		}
+	}
+	work, err := os.MkdirTemp(dir, "ocisource-fleet-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
+	p("fleet: sources written under %s (%s)\n", work, where)
 
 	// The registries run in a child process, so that what this process's
 	// RSS and heap show is the client side alone.
@@ -123,7 +138,25 @@ func runFleet(ctx context.Context, fc fleetConfig, out io.Writer) error {
 			allocPerFetch: m.allocated / int64(fc.sources), failures: failures,
 		})
 	}
-	// Interleaved, so drift affects all alike.
+	// Interleaved, so drift affects all alike. The cold round is run
+	// fc.coldRuns times, each with fresh clients, Reconciler and
+	// directories, and judged by its median: on a shared machine's disk one
+	// stall can double a one-second round.
+	for i := 1; i < fc.coldRuns; i++ {
+		dir := filepath.Join(work, fmt.Sprintf("cold%d", i))
+		o, err := newFleetOurs(reg, fc, repos, filepath.Join(dir, "ours"))
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("cold %d", i)
+		measureRound(name, "flux", (&fleetFlux{reg: reg, fc: fc, repos: repos, dir: filepath.Join(dir, "flux")}).round)
+		measureRound(name, "fresh", (&fleetBaseline{reg: reg, fc: fc, repos: repos, dir: filepath.Join(dir, "baseline")}).round)
+		measureRound(name, "ours", o.round)
+		o.stop()
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	}
 	measureRound("cold", "flux", flux.round)
 	measureRound("cold", "fresh", base.round)
 	measureRound("cold", "ours", ours.round)
@@ -168,8 +201,18 @@ func runFleet(ctx context.Context, fc fleetConfig, out io.Writer) error {
 		}
 		return fleetRound{}
 	}
-	coldB, coldF, coldO, warmO := find("cold", "flux"), find("cold", "fresh"), find("cold", "ours"), find("warm", "ours")
-	speedup := coldB.wall.Seconds() / coldO.wall.Seconds()
+	coldB, coldO, warmO := find("cold", "flux"), find("cold", "ours"), find("warm", "ours")
+	median := func(mode string) time.Duration {
+		var ws []time.Duration
+		for _, r := range rounds {
+			if r.mode == mode && strings.HasPrefix(r.name, "cold") {
+				ws = append(ws, r.wall)
+			}
+		}
+		sort.Slice(ws, func(i, j int) bool { return ws[i] < ws[j] })
+		return ws[len(ws)/2]
+	}
+	speedup := median("flux").Seconds() / median("ours").Seconds()
 	warmReqs := 0
 	for _, n := range warmO.kinds {
 		warmReqs += n
@@ -181,7 +224,8 @@ func runFleet(ctx context.Context, fc fleetConfig, out io.Writer) error {
 		}
 	}
 	p("\ntargets (PERFORMANCE.md, fleet):\n")
-	p("  cold round %.1fx faster than Flux's way, a fresh client per reconcile (target >= %.0fx)%s\n", speedup, targetColdSpeedup, missed(speedup >= targetColdSpeedup))
+	p("  cold round %.1fx faster than Flux's way, a fresh client per reconcile (median of %d: %s against %s; target >= %.0fx)%s\n",
+		speedup, fc.coldRuns, round(median("ours")), round(median("flux")), targetColdSpeedup, missed(speedup >= targetColdSpeedup))
 	reqs := func(r fleetRound) int {
 		n := 0
 		for _, k := range r.kinds {
@@ -191,7 +235,7 @@ func runFleet(ctx context.Context, fc fleetConfig, out io.Writer) error {
 	}
 	if reqs(coldO) > 0 {
 		p("    (requests per source %.1f against %.1f, %.1fx fewer; our own Fetcher given a fresh client per reconcile: %.1fx)\n",
-			float64(reqs(coldB))/float64(fc.sources), float64(reqs(coldO))/float64(fc.sources), float64(reqs(coldB))/float64(reqs(coldO)), coldF.wall.Seconds()/coldO.wall.Seconds())
+			float64(reqs(coldB))/float64(fc.sources), float64(reqs(coldO))/float64(fc.sources), float64(reqs(coldB))/float64(reqs(coldO)), median("fresh").Seconds()/median("ours").Seconds())
 	}
 	if warmB := find("warm", "flux"); warmO.wall > 0 {
 		p("  warm round %.1fx faster than Flux's way\n", warmB.wall.Seconds()/warmO.wall.Seconds())

@@ -91,6 +91,7 @@ func main() {
 	var fc fleetConfig
 	flag.IntVar(&fc.sources, "fleet", 0, "run the fleet benchmark with this many sources instead of the single fetch (make bench runs both)")
 	flag.IntVar(&fc.workers, "workers", 32, "fleet: workers")
+	flag.IntVar(&fc.coldRuns, "cold-runs", 3, "fleet: cold rounds, each with fresh clients and directories (the median is judged)")
 	flag.DurationVar(&fc.latency, "latency", 5*time.Millisecond, "fleet: latency the registry adds to each request")
 	flag.DurationVar(&fc.stall, "stall", 8*time.Second, "fleet: how long the sick registry's ping stalls")
 	serve := flag.Bool("serve-registries", false, "internal: serve the fleet's registries (the child process of -fleet)")
@@ -104,8 +105,8 @@ func main() {
 	}
 	if fc.sources > 0 {
 		fc.dir = cfg.dir
-		if fc.workers < 1 || fc.latency < 0 || fc.stall <= 0 {
-			fmt.Fprintln(os.Stderr, "bench: -workers must be at least 1, -latency at least 0, -stall positive")
+		if fc.workers < 1 || fc.latency < 0 || fc.stall <= 0 || fc.coldRuns < 1 {
+			fmt.Fprintln(os.Stderr, "bench: -workers and -cold-runs must be at least 1, -latency at least 0, -stall positive")
 			os.Exit(2)
 		}
 		if err := runFleet(context.Background(), fc, os.Stdout); err != nil {
