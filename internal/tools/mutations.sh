@@ -167,8 +167,8 @@ mutate single-label-host oci/client.go \
 	./oci '^TestSingleLabelRegistryHost$'
 
 mutate token-merge oci/tokens.go \
-	'			case len(batch) < maxTokenScopes:' \
-	'			case len(batch) < 1:' \
+	'n == 0 || len(batches[n-1]) == maxTokenScopes {' \
+	'n == 0 || len(batches[n-1]) == 1 {' \
 	./oci '^TestTokenExchangesMerged$'
 
 mutate reconciler-prepare reconciler.go \
