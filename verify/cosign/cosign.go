@@ -164,6 +164,11 @@ type trustState struct {
 // tufRetry is how long after a failed refresh the next one is tried.
 const tufRetry = 5 * time.Minute
 
+// pinnedPolicy keys the policy a Verify call judges all its signatures by,
+// in the context it passes down (per verifier: a policy combining several
+// verifiers passes one context to each).
+type pinnedPolicy struct{ v *Verifier }
+
 // tufNow is the clock of TUF refreshes; tests replace it.
 var tufNow = time.Now
 
@@ -296,6 +301,9 @@ func (v *Verifier) derivePolicy(tm root.TrustedMaterial) (*policy, error) {
 // through TUF on first use when so configured. A failure to fetch it wraps
 // [verify.ErrUnavailable]: it says nothing about the artifact.
 func (v *Verifier) currentPolicy(ctx context.Context) (*policy, error) {
+	if p, ok := ctx.Value(pinnedPolicy{v}).(*policy); ok {
+		return p, nil
+	}
 	s := v.trust
 	s.mu.Lock()
 	if p := s.policy; p != nil {
@@ -407,6 +415,9 @@ func (v *Verifier) Verify(ctx context.Context, ref oci.Reference) (*verify.Resul
 		}
 		return nil, fmt.Errorf("verify %s: %w", ref, err)
 	}
+	// One policy for the whole verification, even if a TUF refresh lands
+	// meanwhile: every signature of it is judged by the same root.
+	ctx = context.WithValue(ctx, pinnedPolicy{v}, p)
 	a := &attempt{ref: ref, sigRef: ref}
 	if r := v.opts.sigRepo; r != nil {
 		a.sigRef = r.WithDigest(ref.Digest)
