@@ -243,7 +243,9 @@ func (f *Fetcher) emit(ctx context.Context, p Progress) {
 }
 
 // progressHookKey carries a second progress callback in a Fetch's context,
-// for the Reconciler's phase timings.
+// for the Reconciler's phase timings: a per-call hook in the context, the
+// way net/http/httptrace carries its per-request trace. Unexported, so only
+// this package sets it.
 type progressHookKey struct{}
 
 func (f *Fetcher) fetch(ctx context.Context, src Source, p parsed, t *target, rec *record) (*Artifact, error) {
