@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"sync"
 )
 
 // Copy options and limits.
@@ -26,7 +27,23 @@ type copyOptions struct {
 	referrers    bool
 	cosignTags   bool
 	maxManifests int
+	jobs         int
 	progress     func(CopyEvent)
+}
+
+// DefaultCopyJobs is how many blobs of one manifest [Copy] copies at once.
+const DefaultCopyJobs = 4
+
+// WithCopyJobs sets how many blobs of one manifest are copied at once
+// ([DefaultCopyJobs]); 1 copies them one after the other.
+func WithCopyJobs(n int) CopyOption {
+	return func(o *copyOptions) error {
+		if n < 1 {
+			return fmt.Errorf("%w: WithCopyJobs(%d): want at least 1", ErrInvalidOption, n)
+		}
+		o.jobs = n
+		return nil
+	}
 }
 
 // WithCopyReferrers sets whether manifests that name a copied manifest as
@@ -56,8 +73,9 @@ func WithCopyMaxManifests(n int) CopyOption {
 	}
 }
 
-// WithCopyProgress calls f after each blob and manifest is handled, in the
-// copying goroutine. It must not block for long.
+// WithCopyProgress calls f after each blob and manifest is handled, one call
+// at a time (blobs are copied by several goroutines, see [WithCopyJobs]). It
+// must not block for long.
 func WithCopyProgress(f func(CopyEvent)) CopyOption {
 	return func(o *copyOptions) error { o.progress = f; return nil }
 }
@@ -134,7 +152,7 @@ func Copy(ctx context.Context, srcClient *Client, src Reference, dstClient *Clie
 }
 
 func copyArtifact(ctx context.Context, srcClient *Client, src Reference, dstClient *Client, dst Reference, opts []CopyOption) (*CopyResult, error) {
-	o := copyOptions{referrers: true, cosignTags: true, maxManifests: DefaultCopyMaxManifests}
+	o := copyOptions{referrers: true, cosignTags: true, maxManifests: DefaultCopyMaxManifests, jobs: DefaultCopyJobs}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -185,6 +203,7 @@ func copyArtifact(ctx context.Context, srcClient *Client, src Reference, dstClie
 }
 
 type copier struct {
+	mu      sync.Mutex // seen, res and progress calls, while blobs are copied side by side
 	src     *Client
 	srcRepo Reference
 	dst     copyTarget
@@ -244,14 +263,14 @@ func (cp *copier) manifest(ctx context.Context, desc Descriptor, indexDepth int)
 			}
 		}
 	} else {
-		blobs := append([]Descriptor{m.Config}, m.Layers...)
-		for _, b := range blobs {
-			if b.Digest == "" || isForeignLayer(b) {
-				continue
+		var blobs []Descriptor
+		for _, b := range append([]Descriptor{m.Config}, m.Layers...) {
+			if b.Digest != "" && !isForeignLayer(b) {
+				blobs = append(blobs, b)
 			}
-			if err := cp.blob(ctx, b); err != nil {
-				return err
-			}
+		}
+		if err := cp.blobs(ctx, blobs); err != nil {
+			return err
 		}
 	}
 	d := Descriptor{MediaType: mt, Digest: m.Descriptor.Digest, Size: m.Descriptor.Size, ArtifactType: m.ArtifactType}
@@ -271,27 +290,78 @@ func (cp *copier) manifest(ctx context.Context, desc Descriptor, indexDepth int)
 	return nil
 }
 
+// blobs copies ds, cp.o.jobs at a time; the first failure stops the rest.
+func (cp *copier) blobs(ctx context.Context, ds []Descriptor) error {
+	if len(ds) <= 1 || cp.o.jobs == 1 {
+		for _, d := range ds {
+			if err := cp.blob(ctx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, cp.o.jobs)
+	var wg sync.WaitGroup
+	var first error
+	var once sync.Once
+	for _, d := range ds {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := cp.blob(ctx, d); err != nil {
+				once.Do(func() { first = err; cancel(err) })
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return context.Cause(ctx)
+}
+
 func (cp *copier) blob(ctx context.Context, d Descriptor) error {
+	cp.mu.Lock()
 	if cp.seen[d.Digest] {
+		cp.mu.Unlock()
 		return nil
 	}
 	cp.seen[d.Digest] = true
+	cp.mu.Unlock()
 	open := func() (io.ReadCloser, error) { return cp.src.Blob(ctx, cp.srcRepo, d) }
 	written, err := cp.dst.putBlob(ctx, d, open)
 	if err != nil {
 		return err
 	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
 	if written {
 		cp.res.Blobs++
 		cp.res.Bytes += d.Size
 	} else {
 		cp.res.BlobsSkipped++
 	}
-	cp.event("blob", d, !written)
+	cp.emit("blob", d, !written)
 	return nil
 }
 
+// event reports a step; cp.mu must not be held.
 func (cp *copier) event(kind string, d Descriptor, skipped bool) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.emit(kind, d, skipped)
+}
+
+// emit reports a step; cp.mu is held, so calls come one at a time.
+func (cp *copier) emit(kind string, d Descriptor, skipped bool) {
 	if cp.o.progress != nil {
 		cp.o.progress(CopyEvent{Kind: kind, Descriptor: d, Skipped: skipped})
 	}

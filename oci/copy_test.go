@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/oci/ocitest"
@@ -454,5 +456,76 @@ func TestCopyConcurrentIntoOneLayout(t *testing.T) {
 	slices.Sort(tags)
 	if want := []string{"v0", "v1", "v2", "v3", "v4", "v5"}; !slices.Equal(tags, want) {
 		t.Errorf("tags = %v, want %v", tags, want)
+	}
+}
+
+// inflightSpy counts the blob GETs in flight at once.
+type inflightSpy struct {
+	inner     http.RoundTripper
+	mu        sync.Mutex
+	now, peak int
+}
+
+func (s *inflightSpy) RoundTrip(req *http.Request) (*http.Response, error) {
+	blob := req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/")
+	if blob {
+		s.mu.Lock()
+		s.now++
+		s.peak = max(s.peak, s.now)
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.now--
+			s.mu.Unlock()
+		}()
+	}
+	return s.inner.RoundTrip(req)
+}
+
+// The blobs of a manifest are copied WithCopyJobs at a time.
+func TestCopyJobs(t *testing.T) {
+	ctx := context.Background()
+	reg := ocitest.NewT(t, ocitest.WithLatency(20*time.Millisecond))
+	c := reg.Client()
+	var layers []oci.Descriptor
+	for i := range 8 {
+		l := push.LayerFromBytes("application/octet-stream", []byte(fmt.Sprint("layer ", i)))
+		rc, _ := l.Open()
+		if err := c.PushBlob(ctx, reg.Ref("app"), l.Descriptor, rc); err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, l.Descriptor)
+	}
+	config := push.LayerFromBytes("application/vnd.oci.empty.v1+json", []byte("{}"))
+	rc, _ := config.Open()
+	if err := c.PushBlob(ctx, reg.Ref("app"), config.Descriptor, rc); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeOCIManifest, "config": config.Descriptor, "layers": layers})
+	if _, err := c.PushManifest(ctx, reg.Ref("app:v1"), oci.MediaTypeOCIManifest, raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		jobs      int
+		min, max_ int
+	}{{1, 1, 1}, {4, 2, 4}} {
+		t.Run(fmt.Sprint(tc.jobs, " jobs"), func(t *testing.T) {
+			spy := &inflightSpy{inner: http.DefaultTransport}
+			src := reg.Client(oci.WithTransport(spy))
+			dst := ocitest.NewT(t)
+			res, err := oci.Copy(ctx, src, reg.Ref("app:v1"), dst.Client(), dst.Ref("app"), oci.WithCopyJobs(tc.jobs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Blobs != 9 {
+				t.Errorf("%d blobs copied, want 9", res.Blobs)
+			}
+			if spy.peak < tc.min || spy.peak > tc.max_ {
+				t.Errorf("%d blob GETs in flight at once, want %d to %d", spy.peak, tc.min, tc.max_)
+			}
+		})
+	}
+	if _, err := oci.Copy(ctx, c, reg.Ref("app:v1"), c, reg.Ref("x"), oci.WithCopyJobs(0)); !errors.Is(err, oci.ErrInvalidOption) {
+		t.Errorf("WithCopyJobs(0): %v", err)
 	}
 }

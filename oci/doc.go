@@ -147,7 +147,8 @@
 // referrers, and what is attached to those), registry to registry, registry
 // to layout or layout to registry, keeping every digest. Blobs and manifests
 // the destination has are not sent again, so running a failed copy again
-// resumes it, and the destination tag is written last. A layout destination
+// resumes it, and the destination tag is written last. The blobs of a
+// manifest are copied a few at a time ([WithCopyJobs]). A layout destination
 // is written through an [os.Root], each file renamed into place whole, and
 // index.json replaced under a lock on the directory.
 //

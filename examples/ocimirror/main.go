@@ -73,6 +73,7 @@ type config struct {
 	noReferrers  bool
 	noCosignTags bool
 	maxManifests int
+	jobs         int
 	timeout      time.Duration
 	json         bool
 	verbose      bool
@@ -91,6 +92,7 @@ Flags:
   --no-referrers        do not copy OCI referrers
   --no-cosign-tags      do not copy cosign's .sig/.att/.sbom tags
   --max-manifests N     refuse to copy more than N manifests (default 1000)
+  --jobs N              copy N blobs of a manifest at once (default 4)
   --timeout D           give up after D (default 10m)
   --json                print the result as JSON
   -v, --verbose         print each blob and manifest as it is handled
@@ -106,6 +108,7 @@ func parse(args []string) (*config, error) {
 	fs.BoolVar(&c.noReferrers, "no-referrers", false, "")
 	fs.BoolVar(&c.noCosignTags, "no-cosign-tags", false, "")
 	fs.IntVar(&c.maxManifests, "max-manifests", oci.DefaultCopyMaxManifests, "")
+	fs.IntVar(&c.jobs, "jobs", oci.DefaultCopyJobs, "")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "")
 	fs.BoolVar(&c.json, "json", false, "")
 	fs.BoolVar(&c.verbose, "verbose", false, "")
@@ -191,6 +194,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		oci.WithCopyReferrers(!c.noReferrers),
 		oci.WithCopyCosignTags(!c.noCosignTags),
 		oci.WithCopyMaxManifests(c.maxManifests),
+		oci.WithCopyJobs(c.jobs),
 	}
 	if c.verbose {
 		opts = append(opts, oci.WithCopyProgress(func(e oci.CopyEvent) {

@@ -89,6 +89,7 @@ func TestMirrorFailures(t *testing.T) {
 		{"bad source", []string{"oci://example.com/UPPER", "oci-layout://" + dir}, exitUsage, "SRC"},
 		{"bad flag", []string{"--nope", "a", "b"}, exitUsage, "nope"},
 		{"bad limit", []string{"--insecure", "--max-manifests", "0", "oci://" + src.Host() + "/app:v1", "oci-layout://" + dir}, exitUsage, "WithCopyMaxManifests"},
+		{"bad jobs", []string{"--insecure", "--jobs", "0", "oci://" + src.Host() + "/app:v1", "oci-layout://" + dir}, exitUsage, "WithCopyJobs"},
 		{"missing tag", []string{"--insecure", "oci://" + src.Host() + "/app:v1", "oci-layout://" + dir}, exitFailed, "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
