@@ -23,7 +23,8 @@ import (
 // in a real registry, signs the index with the real cosign CLI, and fetches
 // each platform with verification; without a platform the fetch is refused
 // with the platforms listed. oci.Copy then carries the index, both children
-// and the signature into a layout, and the same fetch works offline.
+// and the signature into a layout, and the same fetch works offline, as it
+// does from what `cosign save` writes of the index.
 func TestIntegrationOrasIndex(t *testing.T) {
 	reg := realregistry.Start(t)
 	ctx := context.Background()
@@ -125,6 +126,33 @@ func TestIntegrationOrasIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("layout", func(t *testing.T) { fetchAll(t, lc, oci.LayoutScheme+dir) })
+	// `cosign save` of the signed index: its kind annotations name the index
+	// ("latest") and the signature, and each platform fetches offline.
+	saved := filepath.Join(t.TempDir(), "saved")
+	run("cosign", "save", "--dir", saved, reg.Host+"/org/multi@"+string(idx.Digest))
+	t.Run("cosign save", func(t *testing.T) {
+		f, err := ocisource.NewFetcher(ocisource.WithClient(lc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := cosign.New(cosign.WithClient(lc), cosign.WithKeyFiles(filepath.Join(work, "signer.pub")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for platform, files := range want {
+			out := filepath.Join(t.TempDir(), "out")
+			a, err := f.Fetch(ctx, ocisource.Source{URL: oci.LayoutScheme + saved, Ref: ocisource.Ref{Platform: platform}, Verifier: v}, out)
+			if err != nil {
+				t.Fatalf("%s: %v", platform, err)
+			}
+			if a.Digest != idx.Digest {
+				t.Errorf("%s: digest %s, want the index %s", platform, a.Digest, idx.Digest)
+			}
+			if diff := cmp.Diff(files, tree(t, out)); diff != "" {
+				t.Errorf("%s: content (-want +got):\n%s", platform, diff)
+			}
+		}
+	})
 	if n := offline.calls.Load(); n != 0 {
 		t.Errorf("%d requests reached the network", n)
 	}
