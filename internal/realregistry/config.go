@@ -45,6 +45,12 @@ type Config struct {
 	// AccessLog turns on the registry's per-request access log (to its
 	// stdout, which the harness captures). The default is off.
 	AccessLog bool
+	// TokenRealm, when set, replaces htpasswd with distribution's token
+	// access controller: clients are sent to this realm for a JWT of
+	// TokenService, issued by TokenIssuer and signed by a certificate of
+	// TokenRootCertBundle. URLs in responses are then relative, for the
+	// front the harness puts before the registry.
+	TokenRealm, TokenService, TokenIssuer, TokenRootCertBundle string
 }
 
 // YAML renders c as a distribution configuration file (version 0.1): log
@@ -77,9 +83,18 @@ func (c Config) YAML() []byte {
 	fmt.Fprintf(&b, "    certificate: %s\n", q(c.Certificate))
 	fmt.Fprintf(&b, "    key: %s\n", q(c.Key))
 	b.WriteString("    minimumtls: tls1.2\n")
-	b.WriteString("auth:\n  htpasswd:\n")
-	fmt.Fprintf(&b, "    realm: %s\n", q(realm))
-	fmt.Fprintf(&b, "    path: %s\n", q(c.HtpasswdPath))
+	if c.TokenRealm != "" {
+		b.WriteString("  relativeurls: true\n")
+		b.WriteString("auth:\n  token:\n")
+		fmt.Fprintf(&b, "    realm: %s\n", q(c.TokenRealm))
+		fmt.Fprintf(&b, "    service: %s\n", q(c.TokenService))
+		fmt.Fprintf(&b, "    issuer: %s\n", q(c.TokenIssuer))
+		fmt.Fprintf(&b, "    rootcertbundle: %s\n", q(c.TokenRootCertBundle))
+	} else {
+		b.WriteString("auth:\n  htpasswd:\n")
+		fmt.Fprintf(&b, "    realm: %s\n", q(realm))
+		fmt.Fprintf(&b, "    path: %s\n", q(c.HtpasswdPath))
+	}
 	if c.MaxTags > 0 {
 		fmt.Fprintf(&b, "tags:\n  maxtags: %d\n", c.MaxTags)
 	}

@@ -323,3 +323,24 @@ func TestStartReportsRegistryOutput(t *testing.T) {
 		}
 	}
 }
+
+// With a token realm, htpasswd gives way to the token access controller and
+// URLs become relative (for the front the harness puts before the registry).
+func TestConfigYAMLTokenAuth(t *testing.T) {
+	cfg := realregistry.Config{
+		Addr: "127.0.0.1:5000", RootDirectory: "/tmp/x/storage", Certificate: "/tmp/x/server.pem", Key: "/tmp/x/server-key.pem",
+		HtpasswdPath: "/tmp/x/htpasswd", TokenRealm: "https://127.0.0.1:5001/token", TokenService: "svc", TokenIssuer: "iss",
+		TokenRootCertBundle: "/tmp/x/token-root.pem",
+	}
+	var got map[string]any
+	if err := yaml.Unmarshal(cfg.YAML(), &got); err != nil {
+		t.Fatalf("YAML does not parse: %v\n%s", err, cfg.YAML())
+	}
+	want := map[string]any{"token": map[string]any{"realm": cfg.TokenRealm, "service": "svc", "issuer": "iss", "rootcertbundle": cfg.TokenRootCertBundle}}
+	if diff := cmp.Diff(want, got["auth"]); diff != "" {
+		t.Errorf("auth (-want +got):\n%s", diff)
+	}
+	if rel := got["http"].(map[string]any)["relativeurls"]; rel != true {
+		t.Errorf("http.relativeurls = %v, want true", rel)
+	}
+}

@@ -75,8 +75,9 @@ type Registry struct {
 	ConfigFile      string         // the distribution config file the registry runs with
 	RootDirectory   string         // the registry's storage directory
 
-	dir  string // the registry's t.TempDir()
-	logs *capBuffer
+	dir    string // the registry's t.TempDir()
+	logs   *capBuffer
+	tokens *tokenServer // WithTokenAuth
 }
 
 // URL returns the registry's base URL, "https://" + Host.
@@ -148,6 +149,20 @@ type Option func(*options) error
 type options struct {
 	maxTags   int
 	accessLog bool
+	tokenAuth bool
+}
+
+// WithTokenAuth runs the registry with distribution's token access
+// controller instead of htpasswd: a client exchanges Username and Password
+// at a token service of the harness (on the registry's own address, /token)
+// for a JWT the registry verifies, as registries such as Docker Hub, GHCR
+// or Harbor work. The service grants every repository scope asked for, many
+// in one request; TokenRequests shows what was asked.
+func WithTokenAuth() Option {
+	return func(o *options) error {
+		o.tokenAuth = true
+		return nil
+	}
 }
 
 // WithMaxTags caps the tags/list page size (the registry clamps ?n= to it).
@@ -280,6 +295,22 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		MaxTags:       o.maxTags,
 		AccessLog:     o.accessLog,
 	}
+	var serverCert tls.Certificate
+	if o.tokenAuth {
+		ts, err := newTokenServer(r.Username, r.Password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.tokens = ts
+		cfg.TokenService, cfg.TokenIssuer = tokenService, tokenIssuer
+		cfg.TokenRootCertBundle = filepath.Join(dir, "token-root.pem")
+		if err := os.WriteFile(cfg.TokenRootCertBundle, ts.certPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if serverCert, err = tls.LoadX509KeyPair(cfg.Certificate, cfg.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// The free port is found by binding and releasing it, so another process
 	// can take it before the registry binds it; retry on that race.
@@ -292,6 +323,20 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		}
 		cfg.Addr = addr
 		r.Host = addr
+		var fr *front
+		if r.tokens != nil {
+			// Clients talk to the front, which passes all but /token on.
+			frontAddr, err := freeAddr()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fr, err = startFront(frontAddr, addr, serverCert, r.CAPool, r.tokens); err != nil {
+				lastErr = err
+				continue
+			}
+			r.Host = frontAddr
+			cfg.TokenRealm = "https://" + frontAddr + "/token"
+		}
 		if err := writeHostFiles(r, cfg); err != nil {
 			t.Fatal(err)
 		}
@@ -303,8 +348,16 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		r.logs = p.logs
 		err = waitReady(p, r, StartTimeout)
 		if err == nil {
-			t.Cleanup(func() { p.stop(t, r) })
+			t.Cleanup(func() {
+				if fr != nil {
+					fr.close()
+				}
+				p.stop(t, r)
+			})
 			return r
+		}
+		if fr != nil {
+			fr.close()
 		}
 		p.kill()
 		lastErr = err
@@ -496,8 +549,8 @@ func probe(client *http.Client, url string) (int, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
-		return 0, fmt.Errorf("GET %s answered 401 without a Basic challenge (WWW-Authenticate %q)", url, resp.Header.Get("WWW-Authenticate"))
+	if ch := resp.Header.Get("WWW-Authenticate"); resp.StatusCode == http.StatusUnauthorized && !strings.HasPrefix(ch, "Basic ") && !strings.HasPrefix(ch, "Bearer ") {
+		return 0, fmt.Errorf("GET %s answered 401 without a Basic or Bearer challenge (WWW-Authenticate %q)", url, ch)
 	}
 	return resp.StatusCode, nil
 }
