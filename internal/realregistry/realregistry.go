@@ -1,6 +1,8 @@
 // Package realregistry runs a real CNCF Distribution registry for
-// integration tests: HTTPS with a freshly generated CA, htpasswd basic auth,
-// filesystem storage in the test's temporary directory.
+// integration tests: HTTPS with a freshly generated CA, htpasswd basic auth
+// (or, WithTokenAuth, distribution's token access controller with a token
+// service of ours on the same address), filesystem storage in the test's
+// temporary directory.
 //
 // The registry binary (distribution v3.1.2) and the cosign CLI are not Go
 // dependencies of the module; `make tools` installs them into <repo>/.cache/bin
