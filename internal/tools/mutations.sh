@@ -147,8 +147,8 @@ mutate copy-layout-lock oci/layout_write.go \
 	./oci '^TestCopyConcurrentIntoOneLayout$'
 
 mutate copy-attachments oci/copy.go \
-	'	o := copyOptions{referrers: true, cosignTags: true, maxManifests: DefaultCopyMaxManifests}' \
-	'	o := copyOptions{referrers: false, cosignTags: true, maxManifests: DefaultCopyMaxManifests}' \
+	'	o := copyOptions{referrers: true, cosignTags: true, maxManifests: DefaultCopyMaxManifests, jobs: DefaultCopyJobs}' \
+	'	o := copyOptions{referrers: false, cosignTags: true, maxManifests: DefaultCopyMaxManifests, jobs: DefaultCopyJobs}' \
 	. '^TestMirrorSignedToLayoutOffline$'
 
 mutate blame-content fetcher.go \
