@@ -123,12 +123,20 @@ func isRandomSuffix(s string) bool {
 // current: it points DataLink to it in one rename, then puts a link
 // "name -> ..data/name" for each of its top-level entries, removes the
 // links and entries the version does not have (but never a ".." name that
-// is not its own, nor lost+found), and removes the other versions.
+// is not its own, nor lost+found), and removes the other versions but the
+// one DataLink named until now. That one stays until the next commit: a
+// reader that resolved DataLink an instant before the switch is still
+// walking into it, and would find nothing if it went at once (Kubernetes'
+// atomic writer has that window). A mount point so holds two versions.
 //
 // It reports whether DataLink was switched: from then on the version is
 // the content, also if putting its links in place fails (the error is
 // returned, and [Recover] finishes the job).
 func commitLinked(dir, version string, sync bool) (bool, error) {
+	prev := ""
+	if t, err := os.Readlink(filepath.Join(dir, DataLink)); err == nil && isVersionName(t) && t != version {
+		prev = t
+	}
 	tmp, err := uniqueName(dir, linkTempPrefix)
 	if err != nil {
 		return false, err
@@ -143,12 +151,13 @@ func commitLinked(dir, version string, sync bool) (bool, error) {
 	if err := syncParent(dir, sync); err != nil {
 		return true, err
 	}
-	return true, tidyLinked(dir, version, sync)
+	return true, tidyLinked(dir, version, prev, sync)
 }
 
 // tidyLinked brings the top-level links of dir in line with version, the
-// current one, and removes what older versions and interrupted commits left.
-func tidyLinked(dir, version string, sync bool) error {
+// current one, and removes what older versions (but keep, when not "") and
+// interrupted commits left.
+func tidyLinked(dir, version, keep string, sync bool) error {
 	names, err := readNames(filepath.Join(dir, version))
 	if err != nil {
 		return err
@@ -168,6 +177,8 @@ func tidyLinked(dir, version string, sync bool) error {
 	for _, n := range have {
 		switch {
 		case want[n]:
+		case n == keep:
+			// The previous version, for readers still on their way into it.
 		case strings.HasPrefix(n, versionPrefix) && n != version && isVersionName(n),
 			strings.HasPrefix(n, linkTempPrefix) && isRandomSuffix(n[len(linkTempPrefix):]):
 			errs = append(errs, os.RemoveAll(filepath.Join(dir, n)))
@@ -250,7 +261,7 @@ func Recover(dir string) error {
 		if err != nil {
 			return err
 		}
-		return tidyLinked(abs, filepath.Base(cur), false)
+		return tidyLinked(abs, filepath.Base(cur), "", false)
 	}
 	// Two fixed names: no listing of the parent, whatever it holds.
 	tmp, old := swapNames(abs)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -54,15 +55,35 @@ func TestExtractIntoMountPoint(t *testing.T) {
 	if err != nil || string(got) != "v21" {
 		t.Errorf("cfg/a.txt = %q, %v; want v21", got, err)
 	}
-	// Only the current version, its link and one link per top-level name.
-	names := dirNames(t, dir)
+	// Only the current version, the previous one (kept for readers still
+	// walking into it), the link and one link per top-level name; Recover
+	// (what the next Fetch does first) leaves the current version alone.
 	cur, err := tarball.ContentDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{tarball.DataLink, filepath.Base(cur), "cfg", "top-v21.txt"}
-	if diff := cmp.Diff(slices.Sorted(slices.Values(want)), names); diff != "" {
+	var prev string
+	for _, n := range dirNames(t, dir) {
+		if strings.HasPrefix(n, "..v-") && n != filepath.Base(cur) {
+			if prev != "" {
+				t.Errorf("two earlier versions kept: %s and %s", prev, n)
+			}
+			prev = n
+		}
+	}
+	if prev == "" {
+		t.Error("the previous version was removed at the switch: a reader on its way into it finds nothing")
+	}
+	want := []string{tarball.DataLink, filepath.Base(cur), prev, "cfg", "top-v21.txt"}
+	if diff := cmp.Diff(slices.Sorted(slices.Values(want)), dirNames(t, dir)); diff != "" {
 		t.Errorf("entries of the mount point (-want +got):\n%s", diff)
+	}
+	if err := tarball.Recover(dir); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{tarball.DataLink, filepath.Base(cur), "cfg", "top-v21.txt"}
+	if diff := cmp.Diff(slices.Sorted(slices.Values(want)), dirNames(t, dir)); diff != "" {
+		t.Errorf("entries after Recover (-want +got):\n%s", diff)
 	}
 	for _, n := range []string{"cfg", "top-v21.txt"} {
 		if link, err := os.Readlink(filepath.Join(dir, n)); err != nil || link != tarball.DataLink+"/"+n {
@@ -172,7 +193,7 @@ func TestRecover(t *testing.T) {
 		if _, err := tarball.Extract(context.Background(), bytes.NewReader(version(t, "v2")), dir); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Mkdir(cur, 0o755); err != nil { // the old version, back
+		if err := os.MkdirAll(cur, 0o755); err != nil { // the old version (kept, or back)
 			t.Fatal(err)
 		}
 		if err := os.Symlink("..data/top-v1.txt", filepath.Join(dir, "top-v1.txt")); err != nil {

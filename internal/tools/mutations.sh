@@ -176,6 +176,11 @@ mutate reconciler-prepare reconciler.go \
 	'	_ = r.prepare' \
 	. '^TestReconcilerPreparesTokens$'
 
+mutate linked-keep-previous tarball/layout.go \
+	'		case n == keep:' \
+	'		case n == keep && false:' \
+	./tarball '^TestExtractIntoMountPoint$'
+
 if [ "$failures" -gt 0 ]; then
 	echo "$failures mutation(s) not caught"
 	exit 1
