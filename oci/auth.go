@@ -172,7 +172,7 @@ func (c *Client) exchange(ctx context.Context, repo name.Repository, auth authn.
 		// A registry token is sent as it is, never exchanged.
 		return &transport.Token{Token: cfg.RegistryToken}, 0, nil
 	}
-	key, err := tokenKey(ctx, repo.RegistryStr(), scope, auth)
+	key, err := tokenKey(repo.RegistryStr(), scope, cfg)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -246,7 +247,7 @@ func (cp *copier) manifest(ctx context.Context, desc Descriptor, indexDepth int)
 	if mt == "" {
 		mt = desc.MediaType
 	}
-	if isIndexMediaType(mt) || (len(m.Manifests) > 0 && len(m.Layers) == 0) {
+	if m.IsIndex() {
 		if indexDepth >= MaxIndexDepth {
 			return fmt.Errorf("%w: indexes nested deeper than %d", ErrTooLarge, MaxIndexDepth)
 		}
@@ -395,7 +396,7 @@ func (cp *copier) attachments(ctx context.Context, subject Digest, depth int) er
 			return err
 		}
 		// A stable order: the same copy writes the same things in the same order.
-		slices.SortFunc(refs, func(a, b Descriptor) int { return compareStrings(string(a.Digest), string(b.Digest)) })
+		slices.SortFunc(refs, func(a, b Descriptor) int { return cmp.Compare(a.Digest, b.Digest) })
 		for _, d := range refs {
 			if cp.seen[d.Digest] {
 				continue
@@ -409,19 +410,6 @@ func (cp *copier) attachments(ctx context.Context, subject Digest, depth int) er
 	return nil
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func isIndexMediaType(mt string) bool {
-	return mt == MediaTypeOCIIndex || mt == MediaTypeDockerList
-}
 
 // isForeignLayer reports a layer a registry does not serve (Windows base
 // layers with URLs): copies leave them out, as docker and crane do.
@@ -452,22 +440,20 @@ type copyTarget interface {
 type registryTarget struct {
 	c    *Client
 	repo Reference
-	raw  map[Digest][]byte
 }
 
+// putBlob streams the blob from open, whose readers are the source Client's
+// (Blob checks size and digest as it streams): it is not hashed again.
 func (t *registryTarget) putBlob(ctx context.Context, d Descriptor, open func() (io.ReadCloser, error)) (bool, error) {
 	ok, err := t.c.blobExists(ctx, t.repo, d)
 	if err != nil || ok {
 		return false, err
 	}
-	return true, t.c.PushBlobFrom(ctx, t.repo, d, open)
+	err = t.c.pushBlob(ctx, t.repo, d, open, true)
+	return true, opError("push blob", t.repo.displayRepo()+"@"+truncate(string(d.Digest)), err)
 }
 
 func (t *registryTarget) putManifest(ctx context.Context, d Descriptor, raw []byte, referrer bool) (bool, error) {
-	if t.raw == nil {
-		t.raw = map[Digest][]byte{}
-	}
-	t.raw[d.Digest] = raw
 	// A referrer is always written: on a registry without the referrers API
 	// the write also updates the referrers tag schema index, which a copy
 	// killed between the two steps would otherwise leave without it.
@@ -488,8 +474,9 @@ func (t *registryTarget) tag(ctx context.Context, d Descriptor, tag string) erro
 	if got, err := t.c.Resolve(ctx, t.repo.WithTag(tag)); err == nil && got.Digest == d.Digest {
 		return nil
 	}
-	_, err := t.c.PushManifest(ctx, t.repo.WithTag(tag), d.MediaType, t.raw[d.Digest])
-	return err
+	// The manifest is in the repository by now: Tag reads it back from there,
+	// so the copy keeps no manifest bytes for the tags it writes at the end.
+	return t.c.Tag(ctx, t.repo.WithDigest(d.Digest), tag)
 }
 
 func (t *registryTarget) commit(ctx context.Context, d Descriptor, tag string) error {

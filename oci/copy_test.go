@@ -529,3 +529,33 @@ func TestCopyJobs(t *testing.T) {
 		t.Errorf("WithCopyJobs(0): %v", err)
 	}
 }
+
+// A source serving other bytes for a blob fails the copy, and the bytes go
+// nowhere: not into a layout under the blob's name, not into a registry.
+func TestCopyRefusesCorruptedBlob(t *testing.T) {
+	ctx := context.Background()
+	fx := newSignedFixture(t)
+	c := fx.reg.Client()
+	m, err := c.Manifest(ctx, fx.reg.Ref("app").WithDigest(fx.artifact.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := m.Layers[0]
+	fx.reg.Inject(ocitest.Fault{Method: http.MethodGet, PathContains: string(layer.Digest), Body: []byte(strings.Repeat("x", int(layer.Size)))})
+
+	dir := filepath.Join(t.TempDir(), "layout")
+	if _, err := oci.Copy(ctx, c, fx.reg.Ref("app:v1"), c, oci.Reference{Layout: dir}); !errors.Is(err, oci.ErrDigestMismatch) {
+		t.Fatalf("into a layout: err = %v, want ErrDigestMismatch", err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "blobs", "sha256", layer.Digest.Hex())); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the corrupted layer was written under its digest: %v", err)
+	}
+	dst := ocitest.NewT(t)
+	if _, err := oci.Copy(ctx, c, fx.reg.Ref("app:v1"), dst.Client(), dst.Ref("app")); !errors.Is(err, oci.ErrDigestMismatch) && !errors.Is(err, oci.ErrRegistry) {
+		t.Fatalf("into a registry: err = %v, want the upload refused", err)
+	}
+	if rc, err := dst.Client().Blob(ctx, dst.Ref("app"), layer); err == nil {
+		rc.Close()
+		t.Error("the destination registry holds the layer after a corrupted copy")
+	}
+}

@@ -4,12 +4,12 @@ package oci
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ocisource/ocisource/internal/flock"
 )
 
 // lockDir takes an exclusive flock on the directory itself (no lock file
@@ -19,28 +19,15 @@ func lockDir(ctx context.Context, dir string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	wait := time.Millisecond
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			break
+	if err := flock.Lock(ctx, f); err != nil {
+		f.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("waiting for the lock on %s held by another copy: %w", dir, err)
 		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", dir, err)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, fmt.Errorf("waiting for the lock on %s held by another copy: %w", dir, ctx.Err())
-		case <-t.C:
-		}
-		wait = min(wait*2, 50*time.Millisecond)
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
 	}
 	return func() {
-		_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		flock.Unlock(f)
 		f.Close()
 	}, nil
 }

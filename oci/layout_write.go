@@ -104,10 +104,10 @@ func (t *layoutTarget) putBlob(ctx context.Context, d Descriptor, open func() (i
 		return false, err
 	}
 	defer rc.Close()
-	// The source reader checks size and digest at EOF; check again here so
-	// nothing but d's bytes is renamed to d's name whatever the source.
-	vr := newVerifyingReader(rc, d)
-	if err := t.writeFrom(ctx, t.blobFile(d), vr); err != nil {
+	// open's readers are the source Client's Blob readers: they fail the
+	// read at EOF unless size and digest are d's, and writeFrom renames
+	// nothing after a failed read. No second hash.
+	if err := t.writeFrom(ctx, t.blobFile(d), rc); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -67,11 +67,7 @@ type tokenBatch struct {
 
 // tokenKey identifies the exchanges that may be merged: one registry, one
 // set of actions, one set of credentials (hashed: no secret is kept in it).
-func tokenKey(ctx context.Context, registry, action string, auth authn.Authenticator) (string, error) {
-	cfg, err := authn.Authorization(ctx, auth)
-	if err != nil {
-		return "", err
-	}
+func tokenKey(registry, action string, cfg *authn.AuthConfig) (string, error) {
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return "", err

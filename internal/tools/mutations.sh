@@ -65,8 +65,8 @@ mutate record-tree fetcher.go \
 	. '^TestFetchRecordNamesItsTree$'
 
 mutate lock lock_unix.go \
-	'err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)' \
-	'err := error(nil)' \
+	'	if err := flock.Lock(ctx, f); err != nil {' \
+	'	if err := error(nil); err != nil {' \
 	. '^TestFetchSerialisedAcrossFetchers$'
 
 mutate unmanaged target.go \
