@@ -11,6 +11,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/ocisource/ocisource/internal/optset"
 	"github.com/ocisource/ocisource/oci"
 	"github.com/ocisource/ocisource/verify"
 )
@@ -218,7 +219,7 @@ type options struct {
 
 	// setBy records which option set each single-valued setting, so that
 	// a second one is an error rather than silently overriding the first.
-	setBy map[string]string
+	setBy optset.Set
 	// keyFiles are the key files given, to refuse one given twice.
 	keyFiles map[string]bool
 }
@@ -238,20 +239,9 @@ const (
 )
 
 // claim records that opt sets setting, and refuses an option that sets a
-// setting another one (or an earlier call of the same) already set:
-// options never silently override each other.
+// setting another one (or an earlier call of the same) already set.
 func (o *options) claim(setting, opt string) error {
-	if prev, ok := o.setBy[setting]; ok {
-		if prev == opt {
-			return fmt.Errorf("%w: %s given twice: the %s can be set once", ErrInvalidOption, opt, setting)
-		}
-		return fmt.Errorf("%w: %s conflicts with %s: both set the %s; give one", ErrInvalidOption, opt, prev, setting)
-	}
-	if o.setBy == nil {
-		o.setBy = map[string]string{}
-	}
-	o.setBy[setting] = opt
-	return nil
+	return o.setBy.Claim(ErrInvalidOption, setting, opt)
 }
 
 // Option configures a [Verifier]. Options that set one value (the client,

@@ -9,6 +9,7 @@ import (
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
 
+	"github.com/ocisource/ocisource/internal/optset"
 	"github.com/ocisource/ocisource/oci"
 )
 
@@ -64,7 +65,7 @@ type options struct {
 	maxEnvelope   int64
 	name          string
 
-	setBy map[string]string
+	setBy optset.Set
 }
 
 // storeInput is one trust store's certificates as an option gave them.
@@ -95,17 +96,7 @@ const (
 // claim records that opt sets setting, and refuses an option that sets a
 // setting another one (or an earlier call of the same) already set.
 func (o *options) claim(setting, opt string) error {
-	if prev, ok := o.setBy[setting]; ok {
-		if prev == opt {
-			return fmt.Errorf("%w: %s given twice: the %s can be set once", ErrInvalidOption, opt, setting)
-		}
-		return fmt.Errorf("%w: %s conflicts with %s: both set the %s; give one", ErrInvalidOption, opt, prev, setting)
-	}
-	if o.setBy == nil {
-		o.setBy = map[string]string{}
-	}
-	o.setBy[setting] = opt
-	return nil
+	return o.setBy.Claim(ErrInvalidOption, setting, opt)
 }
 
 // Option configures a [Verifier]. Options that set one value (the trust
