@@ -78,7 +78,7 @@ type Registry struct {
 	RootDirectory   string         // the registry's storage directory
 
 	dir    string // the registry's t.TempDir()
-	logs   *capBuffer
+	logs   *OutputBuffer
 	tokens *tokenServer // WithTokenAuth
 }
 
@@ -452,7 +452,7 @@ type process struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's result, valid after done
-	logs   *capBuffer
+	logs   *OutputBuffer
 }
 
 // childEnv is the environment for the registry: ours, minus the variables
@@ -475,7 +475,7 @@ func launch(bin, dir, configFile string) (*process, error) {
 	cmd := exec.CommandContext(ctx, bin, "serve", configFile)
 	cmd.Dir = dir
 	cmd.Env = childEnv()
-	logs := &capBuffer{max: 1 << 20}
+	logs := NewOutputBuffer(1 << 20)
 	cmd.Stdout = logs
 	cmd.Stderr = logs
 	cmd.WaitDelay = 5 * time.Second
@@ -564,15 +564,21 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// capBuffer is a goroutine-safe buffer that keeps the first max bytes written.
-type capBuffer struct {
+// NewOutputBuffer returns an OutputBuffer that keeps max bytes.
+func NewOutputBuffer(max int) *OutputBuffer { return &OutputBuffer{max: max} }
+
+// OutputBuffer is a goroutine-safe buffer that keeps the first bytes
+// written to it, up to a cap, and counts the rest: the captured output of a
+// child process (the registry's here, the Sigstore services' in
+// sigstorestack). The zero value keeps nothing; use NewOutputBuffer.
+type OutputBuffer struct {
 	mu      sync.Mutex
 	buf     bytes.Buffer
 	max     int
 	dropped int
 }
 
-func (b *capBuffer) Write(p []byte) (int, error) {
+func (b *OutputBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	room := b.max - b.buf.Len()
@@ -585,7 +591,7 @@ func (b *capBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (b *capBuffer) String() string {
+func (b *OutputBuffer) String() string {
 	if b == nil {
 		return ""
 	}

@@ -1,15 +1,15 @@
 package sigstorestack
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/ocisource/ocisource/internal/realregistry"
 )
 
 // process is a running server of the stack.
@@ -19,7 +19,7 @@ type process struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the process has exited
 	err    error         // Wait's result, valid after done
-	logs   *capBuffer
+	logs   *realregistry.OutputBuffer
 }
 
 // launch starts bin with args and env added to a copy of ours that drops
@@ -38,7 +38,7 @@ func (s *Stack) launch(name, bin string, env []string, args ...string) (*process
 	}
 	cmd.Env = append(cmd.Env, "HOME="+s.dir, "OTEL_TRACES_EXPORTER=none", "OTEL_METRICS_EXPORTER=none")
 	cmd.Env = append(cmd.Env, env...)
-	logs := &capBuffer{max: 1 << 20}
+	logs := realregistry.NewOutputBuffer(1 << 20)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.WaitDelay = 5 * time.Second
 	setParentDeathSignal(cmd)
@@ -89,34 +89,4 @@ func (p *process) waitReady(url string) error {
 		}
 		delay = min(2*delay, 200*time.Millisecond)
 	}
-}
-
-// capBuffer is a goroutine-safe buffer that keeps the first max bytes written.
-type capBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	max     int
-	dropped int
-}
-
-func (b *capBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	room := max(b.max-b.buf.Len(), 0)
-	if room >= len(p) {
-		b.buf.Write(p)
-	} else {
-		b.buf.Write(p[:room])
-		b.dropped += len(p) - room
-	}
-	return len(p), nil
-}
-
-func (b *capBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.dropped > 0 {
-		return fmt.Sprintf("%s\n[%d more bytes dropped]\n", b.buf.String(), b.dropped)
-	}
-	return b.buf.String()
 }
