@@ -410,7 +410,6 @@ func (cp *copier) attachments(ctx context.Context, subject Digest, depth int) er
 	return nil
 }
 
-
 // isForeignLayer reports a layer a registry does not serve (Windows base
 // layers with URLs): copies leave them out, as docker and crane do.
 func isForeignLayer(d Descriptor) bool {
