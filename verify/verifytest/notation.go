@@ -58,9 +58,19 @@ type NotationCA struct {
 // NewNotationCA returns a root CA with subject "CN=<name>,O=verifytest",
 // valid from 30 days ago for ten years.
 func NewNotationCA(name string) (*NotationCA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, key, err := newRootCA(name)
 	if err != nil {
 		return nil, err
+	}
+	return &NotationCA{cert: cert, key: key}, nil
+}
+
+// newRootCA makes a self-signed ECDSA P-256 root "CN=<name>,O=verifytest",
+// valid from 30 days ago for ten years.
+func newRootCA(name string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -74,9 +84,9 @@ func NewNotationCA(name string) (*NotationCA, error) {
 	}
 	cert, err := createCert(tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &NotationCA{cert: cert, key: key}, nil
+	return cert, key, nil
 }
 
 func serial() *big.Int {
@@ -410,21 +420,7 @@ func (t *NotationTSA) at(at time.Time) *NotationTSA {
 // trust store) and a timestamping certificate it issued, both valid from 30
 // days ago for ten years.
 func NewNotationTSA() (*NotationTSA, error) {
-	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	rootTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "verifytest TSA root", Organization: []string{"verifytest"}},
-		NotBefore:             now.Add(-30 * 24 * time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	root, err := createCert(rootTmpl, rootTmpl, rootKey.Public(), rootKey)
+	root, rootKey, err := newRootCA("verifytest TSA root")
 	if err != nil {
 		return nil, err
 	}
@@ -441,8 +437,8 @@ func NewNotationTSA() (*NotationTSA, error) {
 	leafTmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "verifytest TSA", Organization: []string{"verifytest"}},
-		NotBefore:             rootTmpl.NotBefore,
-		NotAfter:              rootTmpl.NotAfter,
+		NotBefore:             root.NotBefore,
+		NotAfter:              root.NotAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtraExtensions:       []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}},
 		BasicConstraintsValid: true,
