@@ -153,14 +153,29 @@ func TestReconcilerKeepsSpecsInSync(t *testing.T) {
 			t.Errorf("observation %+v: want a success with bytes and phase times", o)
 		}
 	}
-	// Each spec's handler saw it start (Reconciling) and then succeed.
+	e.mu.Unlock()
+	// Each spec's handler saw it start (Reconciling) and then succeed. The
+	// handler is called after the status changes, so Status can be Ready a
+	// moment before the handler hears of it: wait for the call.
 	for i := range 5 {
-		ch := e.changes[fmt.Sprintf("s%d", i)]
-		if len(ch) < 2 || !ch[0].IsTrue(ocisource.ConditionReconciling) || !ready(ch[len(ch)-1]) {
-			t.Errorf("s%d: changes %v", i, ch)
+		name := fmt.Sprintf("s%d", i)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			e.mu.Lock()
+			ch := append([]ocisource.Status(nil), e.changes[name]...)
+			e.mu.Unlock()
+			if len(ch) >= 2 && ready(ch[len(ch)-1]) {
+				if !ch[0].IsTrue(ocisource.ConditionReconciling) {
+					t.Errorf("%s: first change %v, want Reconciling", name, ch[0])
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: changes %v", name, ch)
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
 	}
-	e.mu.Unlock()
 	// Trigger all: the second round downloads nothing.
 	for i := range 5 {
 		e.r.Trigger(fmt.Sprintf("s%d", i))
