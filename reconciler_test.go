@@ -340,7 +340,9 @@ func TestReconcilerUpdateTriggerRemove(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(e.dir, "v")); string(b) != "b" {
 		t.Errorf("content %q, want b", b)
 	}
-	// Remove.
+	// Remove. The observer hears of an attempt a moment after Status shows
+	// it: wait for the third (v1, latest, the moved tag) to be counted.
+	e.waitFor("app", "three attempts observed", func(ocisource.Status) bool { return e.attempts("app") >= 3 })
 	n := e.attempts("app")
 	if !e.r.Remove("app") || e.r.Remove("app") {
 		t.Error("Remove reported wrongly")
