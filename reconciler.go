@@ -115,7 +115,9 @@ func WithJitter(fraction float64) ReconcilerOption {
 // goroutines. Calls for one spec come one at a time, an attempt's start
 // before its end; calls for different specs may run at once, so a slow fn
 // delays only its own spec. fn should return quickly and may call the
-// Reconciler's methods. The default calls nothing.
+// Reconciler's methods. It is called just after the change is made, so
+// Status can show a change a moment before fn hears of it. The default
+// calls nothing.
 func WithStatusHandler(fn func(Status)) ReconcilerOption {
 	return func(o *reconcilerOptions) error {
 		if fn == nil {
@@ -146,7 +148,8 @@ type Observation struct {
 	QueueDepth int
 }
 
-// WithObserver calls fn after each attempt, from the worker that ran it,
+// WithObserver calls fn after each attempt (once Status shows its end),
+// from the worker that ran it,
 // with what a metrics system records (durations by phase, result by reason,
 // bytes, cache hits, queue depth); the library keeps no metrics registry of
 // its own. fn must return quickly. The default calls nothing.
